@@ -1,0 +1,779 @@
+// Telemetry payload decoder (see include/iotd/pipeline/decoder.hpp). Pure and
+// thread-safe: all state lives in a per-call Decoder; nothing escapes decode() as an
+// exception. One DOM parse per payload (a second only for firmware nan/inf tokens).
+#include "iotd/pipeline/decoder.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "iotd/core/hash.hpp"
+#include "iotd/core/time.hpp"
+#include "json_scan.hpp"
+
+namespace iotd::pipeline {
+
+namespace {
+
+using Json = nlohmann::json;
+using Metrics = std::vector<std::pair<std::string, double>>;
+namespace scan = detail;
+
+// Deeper JSON is rejected while parsing: no real sensor nests more, and it bounds the
+// recursion of the flattening below.
+constexpr std::size_t kMaxDepth = 16;
+constexpr std::int64_t kMinDeviceTimeMs = 946'684'800'000;  // 2000-01-01T00:00:00Z
+constexpr std::size_t kMaxNameLength = 64;
+constexpr std::size_t kMaxDetailNames = 6;  // field names listed in a no_metrics detail
+constexpr std::size_t kMaxDetailBytes = 240;
+constexpr std::string_view kTruncatedField = R"("_truncated":true)";
+
+// ---------------------------------------------------------------------------------------
+// Parsing: nlohmann's DOM builder with a depth cap and the error position kept.
+
+class BoundedDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
+  explicit BoundedDomParser(Json& root) : Base(root, /*allow_exceptions=*/false) {}
+
+  bool start_object(std::size_t n) { return enter() && Base::start_object(n); }
+  bool end_object() {
+    --depth_;
+    return Base::end_object();
+  }
+  bool start_array(std::size_t n) { return enter() && Base::start_array(n); }
+  bool end_array() {
+    --depth_;
+    return Base::end_array();
+  }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& ex) {
+    error_position_ = position;
+    error_ = ex.what();
+    return false;
+  }
+
+  bool too_deep() const { return too_deep_; }
+  std::size_t error_position() const { return error_position_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool enter() {
+    if (++depth_ > kMaxDepth) {
+      too_deep_ = true;
+      return false;
+    }
+    return true;
+  }
+  std::size_t depth_ = 0;
+  bool too_deep_ = false;
+  std::size_t error_position_ = 0;
+  std::string error_;
+};
+
+// Keeps a detail printable ASCII and short: it lands in logs and in rejects.reason_detail.
+std::string clean_detail(std::string_view s) {
+  std::string out;
+  out.reserve(std::min(s.size(), kMaxDetailBytes));
+  for (const char c : s) {
+    if (out.size() >= kMaxDetailBytes) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+tl::unexpected<Rejection> reject(std::string_view reason, std::string detail) {
+  return tl::unexpected<Rejection>(Rejection{std::string(reason), clean_detail(detail)});
+}
+
+// "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse".
+std::string parse_error_detail(const BoundedDomParser& p) {
+  std::string_view what = p.error();
+  if (const auto close = what.find("] "); close != std::string_view::npos && what.front() == '[')
+    what.remove_prefix(close + 2);
+  return "byte " + std::to_string(p.error_position()) + ": " + std::string(what);
+}
+
+struct ParseResult {
+  Json doc;
+  bool rewritten = false;  // sentinel strings stand for non-finite tokens
+};
+
+tl::expected<ParseResult, Rejection> parse_payload(std::string_view payload) {
+  ParseResult r;
+  BoundedDomParser first(r.doc);
+  if (Json::sax_parse(payload.data(), payload.data() + payload.size(), &first)) return r;
+  if (first.too_deep()) {
+    return reject(reason::not_json, "too deep: nesting over " + std::to_string(kMaxDepth));
+  }
+  // Firmware prints nan/inf as bare words (String(NAN) on Arduino), which no JSON parser
+  // accepts; rewrite them, then drop just those metrics.
+  if (auto rewritten = scan::rewrite_nonfinite_tokens(payload)) {
+    Json doc;
+    BoundedDomParser second(doc);
+    if (Json::sax_parse(rewritten->data(), rewritten->data() + rewritten->size(), &second)) {
+      r.doc = std::move(doc);
+      r.rewritten = true;
+      return r;
+    }
+    if (second.too_deep()) {
+      return reject(reason::not_json, "too deep: nesting over " + std::to_string(kMaxDepth));
+    }
+  }
+  return reject(reason::not_json, parse_error_detail(first));
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys and values.
+
+bool is_reserved(std::string_view k) {
+  static constexpr std::string_view kReserved[] = {
+      "device_id", "timestamp", "ts", "time", "values", "metrics",
+      "measurements", "msg_id", "seq", "unit", "v"};
+  for (const auto r : kReserved) {
+    if (k == r) return true;
+  }
+  return false;
+}
+
+const Json* find_non_null(const Json& obj, std::string_view key) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+// The first of keys present with a non-null value; sets used_key.
+const Json* find_first(const Json& obj, std::initializer_list<std::string_view> keys,
+                       std::string_view* used_key = nullptr) {
+  for (const auto k : keys) {
+    if (const Json* v = find_non_null(obj, k)) {
+      if (used_key) *used_key = k;
+      return v;
+    }
+  }
+  return nullptr;
+}
+
+enum class ValueKind { metric, nonfinite, non_numeric, ignored };
+
+ValueKind numeric_value(const Json& v, bool rewritten, double& out) {
+  switch (v.type()) {
+    case Json::value_t::number_integer:
+      out = static_cast<double>(v.get_ref<const Json::number_integer_t&>());
+      return ValueKind::metric;
+    case Json::value_t::number_unsigned:
+      out = static_cast<double>(v.get_ref<const Json::number_unsigned_t&>());
+      return ValueKind::metric;
+    case Json::value_t::number_float:
+      out = v.get_ref<const Json::number_float_t&>();
+      return std::isfinite(out) ? ValueKind::metric : ValueKind::nonfinite;
+    case Json::value_t::boolean:
+      out = v.get_ref<const Json::boolean_t&>() ? 1.0 : 0.0;
+      return ValueKind::metric;
+    case Json::value_t::string: {
+      const auto& s = v.get_ref<const Json::string_t&>();
+      if (rewritten && s == scan::kNonFiniteSentinel) return ValueKind::nonfinite;
+      switch (scan::classify_numeric_string(s, out)) {
+        case scan::NumberClass::finite: return ValueKind::metric;
+        case scan::NumberClass::overflow: return ValueKind::nonfinite;
+        case scan::NumberClass::not_a_number: return ValueKind::non_numeric;
+      }
+      return ValueKind::non_numeric;
+    }
+    case Json::value_t::null:
+    case Json::value_t::discarded:
+      return ValueKind::ignored;
+    default:  // arrays, objects, binary
+      return ValueKind::non_numeric;
+  }
+}
+
+void append_number(std::string& out, double v) {
+  char buf[32];
+  // Shortest round-trip form: as exact as "%.17g", and equal doubles print equally.
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-call state.
+
+enum class TimeStatus { device, none, skewed, bad };
+
+struct TimeInfo {
+  std::int64_t ts_ms = 0;
+  TimeStatus status = TimeStatus::none;
+  const Json* original = nullptr;  // kept as extra "original_ts" when replaced
+};
+
+struct ExtraField {
+  std::string key;
+  const Json* value;
+};
+
+// What one reading-shaped object yields before it becomes Reading(s).
+struct Fields {
+  Metrics metrics;
+  std::vector<ExtraField> extra;
+  std::string non_numeric;  // names for the no_metrics detail
+  std::size_t non_numeric_count = 0;
+  std::string nonfinite;
+  std::uint32_t nonfinite_count = 0;
+
+  void note_non_numeric(std::string_view name) {
+    if (non_numeric_count++ < kMaxDetailNames) {
+      if (!non_numeric.empty()) non_numeric += ", ";
+      non_numeric.append(name);
+    }
+  }
+  void note_nonfinite(std::string_view name) {
+    if (nonfinite_count++ < kMaxDetailNames) {
+      if (!nonfinite.empty()) nonfinite += ", ";
+      nonfinite.append(name);
+    }
+  }
+  std::string no_metrics_detail() const {
+    if (non_numeric_count == 0 && nonfinite_count == 0) return "no metric fields";
+    std::string d = "no numeric fields";
+    if (non_numeric_count > 0) {
+      d += "; non-numeric: " + non_numeric;
+      if (non_numeric_count > kMaxDetailNames) d += ", ...";
+    }
+    if (nonfinite_count > 0) {
+      d += "; non-finite: " + nonfinite;
+      if (nonfinite_count > kMaxDetailNames) d += ", ...";
+    }
+    return d;
+  }
+};
+
+class Decoder {
+ public:
+  Decoder(const DecodeInput& in, const DecoderOptions& opts, bool rewritten)
+      : in_(in), opts_(opts), rewritten_(rewritten) {}
+
+  tl::expected<Decoded, Rejection> run(const Json& doc) {
+    if (doc.is_object()) {
+      if (auto r = decode_object(doc); !r) return tl::unexpected(std::move(r.error()));
+    } else if (doc.is_array()) {
+      if (auto r = decode_array(doc); !r) return tl::unexpected(std::move(r.error()));
+    } else {
+      return reject(reason::not_object,
+                    std::string("JSON ") + doc.type_name() + " is not an object or array");
+    }
+    return Decoded{std::move(readings_), notes_};
+  }
+
+ private:
+  using Status = tl::expected<void, Rejection>;
+
+  Status decode_array(const Json& arr) {
+    if (arr.empty()) return reject(reason::no_metrics, "empty array");
+    bool senml = true;
+    for (const Json& e : arr) {
+      if (!senml) break;
+      const auto n = e.is_object() ? e.find("n") : e.end();
+      senml = e.is_object() && n != e.end() && n->is_string();
+    }
+    if (senml) return decode_items(arr, nullptr, "");
+    readings_.reserve(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      const Json& e = arr[i];
+      if (!e.is_object()) {
+        return reject(reason::not_object, "element " + std::to_string(i) + " is a " +
+                                              e.type_name() + ", not an object");
+      }
+      if (auto r = decode_object(e); !r) {
+        Rejection rej = std::move(r.error());
+        rej.detail = clean_detail("element " + std::to_string(i) + ": " + rej.detail);
+        return tl::unexpected(std::move(rej));
+      }
+    }
+    return {};
+  }
+
+  Status decode_object(const Json& obj) {
+    std::string_view id_key;
+    auto id = resolve_device_id(obj, id_key);
+    if (!id) return tl::unexpected(std::move(id.error()));
+
+    if (const Json* items = find_non_null(obj, "measurements"); items && items->is_array()) {
+      return decode_measurement_list(obj, *items, *id, id_key);
+    }
+    if (find_non_null(obj, "value") != nullptr) {
+      std::string_view label_key;
+      const Json* label = find_first(obj, {"data_point_label", "datapoint_label"}, &label_key);
+      if (label && label->is_string()) return decode_labelled(obj, *label, label_key, *id, id_key);
+    }
+
+    std::string_view time_key;
+    const TimeInfo t = resolve_time(find_first(obj, {"timestamp", "ts", "time"}, &time_key));
+    Fields f;
+    f.metrics.reserve(obj.size());
+    for (const auto& [key, value] : obj.items()) {
+      if (key == "device_id" || (!id_key.empty() && key == id_key)) continue;
+      if (!time_key.empty() && key == time_key) continue;
+      if (key == "metrics" || key == "values") {
+        if (value.is_object()) {
+          for (const auto& [k, v] : value.items()) add_field(f, k, v, /*top_level=*/true);
+        } else if (!value.is_null()) {
+          f.extra.push_back({key, &value});
+        }
+        continue;
+      }
+      if (is_reserved(key)) {
+        if (!value.is_null()) f.extra.push_back({key, &value});
+        continue;
+      }
+      add_field(f, key, value, /*top_level=*/true);
+    }
+    if (f.metrics.empty()) return reject(reason::no_metrics, f.no_metrics_detail());
+    return emit(*id, t, std::move(f.metrics), f.extra, dedup_source(obj));
+  }
+
+  // IotMeasurement record: {"data_point_label": name, "value": v, ...}: ONE metric; every
+  // other key (mode, pin, unit, original_topic, connector, ...) is context, kept in extra.
+  Status decode_labelled(const Json& obj, const Json& label, std::string_view label_key,
+                         const std::string& id, std::string_view id_key) {
+    std::string_view time_key;
+    const TimeInfo t = resolve_time(find_first(obj, {"timestamp", "ts", "time"}, &time_key));
+    Fields f;
+    const Json& value = *obj.find("value");
+    const auto& name = label.get_ref<const Json::string_t&>();
+    add_metric(f, name, value, /*top_level=*/false, /*extra_key=*/"value");
+    for (const auto& [key, v] : obj.items()) {
+      if (key == "device_id" || key == id_key || key == time_key || key == label_key ||
+          key == "value" || v.is_null()) {
+        continue;
+      }
+      f.extra.push_back({key, &v});
+    }
+    if (f.metrics.empty()) return reject(reason::no_metrics, f.no_metrics_detail());
+    return emit(id, t, std::move(f.metrics), f.extra, dedup_source(obj));
+  }
+
+  // Envelope {"ts"?, "seq"?, "measurements": [...]}: every envelope field except the id
+  // and time is context (extra); only the items carry metrics.
+  Status decode_measurement_list(const Json& obj, const Json& items, const std::string& id,
+                                 std::string_view id_key) {
+    std::string_view time_key;
+    const Json* time_value = find_first(obj, {"timestamp", "ts", "time"}, &time_key);
+    std::vector<ExtraField> extra;
+    for (const auto& [key, v] : obj.items()) {
+      if (key == id_key || key == "device_id" || key == time_key || key == "measurements" ||
+          v.is_null()) {
+        continue;
+      }
+      extra.push_back({key, &v});
+    }
+    return decode_items(items, time_value, id, std::move(extra), dedup_source(obj));
+  }
+
+  struct Group {
+    TimeInfo time;
+    Metrics metrics;
+  };
+
+  // Items {"type"|"name"|"n", "val"|"value"|"v", "unit"|"u"?, "ts"|"timestamp"|"t"?}, or
+  // flat metric objects with their own time. One reading per distinct time.
+  Status decode_items(const Json& items, const Json* envelope_time, std::string_view id_in,
+                      std::vector<ExtraField> extra = {}, const Json* dedup_src = nullptr) {
+    std::string id(id_in);
+    if (id.empty()) {  // SenML array: no envelope, the id comes from the topic or key
+      std::string_view unused;
+      auto r = resolve_device_id(Json::object(), unused);
+      if (!r) return tl::unexpected(std::move(r.error()));
+      id = std::move(*r);
+    }
+    if (items.empty()) return reject(reason::no_metrics, "measurements is empty");
+    const TimeInfo envelope = resolve_time(envelope_time);
+    std::vector<Group> groups;
+    Fields f;  // collects names for the detail; metrics go to groups
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const Json& item = items[i];
+      if (!item.is_object()) {
+        f.note_non_numeric("measurements[" + std::to_string(i) + "]");
+        continue;
+      }
+      f.metrics.clear();
+      const Json* name = find_first(item, {"type", "name", "n"});
+      const bool named = name && name->is_string();
+      // SenML's "t" only in named items: in a flat item "t" may well be a metric.
+      std::string_view item_time_key;
+      const Json* item_time = named ? find_first(item, {"ts", "timestamp", "t"}, &item_time_key)
+                                    : find_first(item, {"timestamp", "ts"}, &item_time_key);
+      const TimeInfo t = item_time ? resolve_time(item_time) : envelope;
+      if (named) {
+        const Json* value = find_first(item, {"val", "value", "v"});
+        if (value) {
+          add_metric(f, name->get_ref<const Json::string_t&>(), *value, /*top_level=*/false, {});
+        } else {
+          f.note_non_numeric(name->get_ref<const Json::string_t&>());
+        }
+      } else {
+        for (const auto& [key, v] : item.items()) {
+          if (key == item_time_key || is_reserved(key)) continue;
+          add_field(f, key, v, /*top_level=*/false);
+        }
+      }
+      if (f.metrics.empty()) continue;
+      auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
+        return x.time.ts_ms == t.ts_ms && x.time.status == t.status;
+      });
+      if (g == groups.end()) {
+        groups.push_back({t, {}});
+        g = std::prev(groups.end());
+      }
+      for (auto& m : f.metrics) g->metrics.push_back(std::move(m));
+    }
+    if (groups.empty()) return reject(reason::no_metrics, f.no_metrics_detail());
+    readings_.reserve(readings_.size() + groups.size());
+    for (Group& g : groups) {
+      if (auto r = emit(id, g.time, std::move(g.metrics), extra, dedup_src); !r) return r;
+    }
+    return {};
+  }
+
+  // A top-level (or flattened nested) field: a metric, or context for extra.
+  void add_field(Fields& f, const std::string& name, const Json& value, bool top_level) {
+    if (value.is_object()) {
+      for (const auto& [k, v] : value.items()) {
+        std::string nested;
+        nested.reserve(name.size() + 1 + k.size());
+        nested.append(name).push_back('.');
+        nested.append(k);
+        add_field(f, nested, v, false);
+      }
+      return;
+    }
+    add_metric(f, name, value, top_level, name);
+  }
+
+  // extra_key: where a non-metric value goes in extra (empty: dropped, noted only).
+  void add_metric(Fields& f, const std::string& raw_name, const Json& value, bool top_level,
+                  std::string_view extra_key) {
+    double v = 0;
+    const ValueKind kind = numeric_value(value, rewritten_, v);
+    if (kind == ValueKind::ignored) return;
+    const bool name_ok = valid_metric_name(raw_name) && !(top_level && is_reserved(raw_name));
+    if (kind == ValueKind::metric && name_ok) {
+      const auto alias = opts_.aliases.find(raw_name);
+      f.metrics.emplace_back(alias == opts_.aliases.end() ? raw_name : alias->second, v);
+      return;
+    }
+    if (kind == ValueKind::nonfinite && name_ok) {
+      ++notes_.nonfinite_dropped;
+      f.note_nonfinite(raw_name);
+      return;
+    }
+    f.note_non_numeric(raw_name);
+    // A sentinel never reaches extra: it is an artefact of the rewrite, not input.
+    if (!extra_key.empty() && kind != ValueKind::nonfinite) {
+      f.extra.push_back({std::string(extra_key), &value});
+    }
+  }
+
+  tl::expected<std::string, Rejection> resolve_device_id(const Json& obj,
+                                                         std::string_view& used_key) {
+    used_key = {};
+    std::string payload_id;
+    bool has_payload_id = false;
+    if (opts_.id_source != DeviceIdSource::topic) {
+      std::string_view key;
+      if (const Json* v = find_first(obj, {"device_id", "mac_address"}, &key)) {
+        if (v->is_string()) {
+          payload_id = v->get_ref<const Json::string_t&>();
+        } else if (v->is_number_integer()) {
+          payload_id = v->dump();  // IoT-Shield style numeric ids
+        } else {
+          return reject(reason::invalid_device_id,
+                        std::string(key) + " is a " + v->type_name() + ", not a string");
+        }
+        has_payload_id = true;
+        used_key = key;
+      }
+    }
+    const std::string_view fallback = in_.fallback_device_id;
+    if (has_payload_id) {
+      if (!valid_device_id(payload_id)) {
+        return reject(reason::invalid_device_id,
+                      std::string(used_key) + " '" + payload_id.substr(0, 80) +
+                          "' is not 1-64 chars of [A-Za-z0-9_.:-]");
+      }
+      if (!fallback.empty() && fallback != payload_id) notes_.device_id_mismatch = true;
+      return payload_id;
+    }
+    if (opts_.id_source != DeviceIdSource::payload && !fallback.empty()) {
+      if (!valid_device_id(fallback)) {
+        return reject(reason::invalid_device_id,
+                      "device id '" + std::string(fallback.substr(0, 80)) +
+                          "' from the topic or key is not 1-64 chars of [A-Za-z0-9_.:-]");
+      }
+      return std::string(fallback);
+    }
+    switch (opts_.id_source) {
+      case DeviceIdSource::topic:
+        return reject(reason::no_device_id, "no device id from the topic or device key");
+      case DeviceIdSource::payload:
+        return reject(reason::no_device_id, "no device_id in the payload");
+      case DeviceIdSource::payload_then_topic: break;
+    }
+    return reject(reason::no_device_id, "no device_id in the payload, none from topic or key");
+  }
+
+  TimeInfo resolve_time(const Json* v) const {
+    TimeInfo t{in_.received_at_ms, TimeStatus::none, nullptr};
+    if (v == nullptr) return t;
+    std::optional<std::int64_t> ms;
+    bool parsed_number = false;  // a finite number: out of range means skew, not garbage
+    switch (v->type()) {
+      case Json::value_t::number_integer: {
+        const auto i = v->get_ref<const Json::number_integer_t&>();
+        parsed_number = true;
+        ms = time::epoch_integer_to_ms(i);
+        break;
+      }
+      case Json::value_t::number_unsigned: {
+        const auto u = v->get_ref<const Json::number_unsigned_t&>();
+        parsed_number = true;
+        if (u <= static_cast<std::uint64_t>(INT64_MAX)) {
+          ms = time::epoch_integer_to_ms(static_cast<std::int64_t>(u));
+        }
+        break;
+      }
+      case Json::value_t::number_float:
+        parsed_number = true;
+        ms = time::epoch_number_to_ms(v->get_ref<const Json::number_float_t&>());
+        break;
+      case Json::value_t::string: {
+        const auto& s = v->get_ref<const Json::string_t&>();
+        ms = time::parse_iso8601_ms(s);
+        double n = 0;
+        if (!ms && scan::parse_epoch_string(s, n)) {
+          parsed_number = true;
+          ms = time::epoch_number_to_ms(n);
+        }
+        break;
+      }
+      default: break;
+    }
+    if (ms && *ms >= kMinDeviceTimeMs && *ms <= in_.received_at_ms + opts_.max_clock_skew_ms) {
+      t.ts_ms = *ms;
+      t.status = TimeStatus::device;
+      return t;
+    }
+    const bool sentinel = rewritten_ && v->is_string() &&
+                          v->get_ref<const Json::string_t&>() == scan::kNonFiniteSentinel;
+    t.status = (ms || parsed_number) && !sentinel ? TimeStatus::skewed : TimeStatus::bad;
+    t.original = sentinel ? nullptr : v;
+    return t;
+  }
+
+  static const Json* dedup_source(const Json& obj) {
+    if (const Json* m = find_non_null(obj, "msg_id")) return m;
+    return find_non_null(obj, "seq");
+  }
+
+  Status emit(const std::string& id, const TimeInfo& t, Metrics metrics,
+              const std::vector<ExtraField>& extra, const Json* dedup_src) {
+    // Sorted by name, unique, last wins.
+    std::stable_sort(metrics.begin(), metrics.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < metrics.size(); ++i) {
+      if (i + 1 < metrics.size() && metrics[i + 1].first == metrics[i].first) continue;
+      if (out != i) metrics[out] = std::move(metrics[i]);
+      ++out;
+    }
+    metrics.resize(out);
+    if (metrics.size() > opts_.max_metrics) {
+      return reject(reason::too_many_metrics, std::to_string(metrics.size()) +
+                                                  " metrics in one reading, max " +
+                                                  std::to_string(opts_.max_metrics));
+    }
+    Reading r;
+    r.device_id = id;
+    r.ts_ms = t.ts_ms;
+    r.received_at_ms = in_.received_at_ms;
+    r.has_device_time = t.status == TimeStatus::device;
+    if (t.status == TimeStatus::skewed) ++notes_.clock_skew;
+    if (t.status == TimeStatus::bad) ++notes_.bad_timestamp;
+    if (r.has_device_time) r.dedup_key = dedup_key(metrics, dedup_src);
+    r.metrics = std::move(metrics);
+    r.extra_json = build_extra(extra, t.original);
+    readings_.push_back(std::move(r));
+    return {};
+  }
+
+  // DESIGN §4: hash of msg_id/seq (JSON text) and the canonical metrics.
+  std::int64_t dedup_key(const Metrics& metrics, const Json* dedup_src) {
+    std::string& buf = scratch_;
+    buf.clear();
+    if (dedup_src) buf += dedup_src->dump(-1, ' ', false, Json::error_handler_t::replace);
+    buf.push_back('|');
+    for (const auto& [name, value] : metrics) {
+      buf += name;
+      buf.push_back('=');
+      append_number(buf, value);
+      buf.push_back(';');
+    }
+    return static_cast<std::int64_t>(hash64(buf));
+  }
+
+  std::string build_extra(const std::vector<ExtraField>& fields, const Json* original_ts) const {
+    if (fields.empty() && original_ts == nullptr) return {};
+    struct Entry {
+      std::string_view key;
+      std::string text;  // "key":value
+      bool keep_first;   // original_ts goes last when dropping
+    };
+    std::vector<Entry> entries;
+    entries.reserve(fields.size() + 1);
+    auto add = [&](std::string_view key, const Json& value, bool keep) {
+      std::string text = Json(key).dump(-1, ' ', false, Json::error_handler_t::replace);
+      text.push_back(':');
+      text += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+      entries.push_back({key, std::move(text), keep});
+    };
+    for (const ExtraField& f : fields) add(f.key, *f.value, false);
+    if (original_ts) add("original_ts", *original_ts, true);
+    // Unique keys, last wins, sorted output (deterministic rows).
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (i + 1 < entries.size() && entries[i + 1].key == entries[i].key) continue;
+      if (n != i) entries[n] = std::move(entries[i]);
+      ++n;
+    }
+    entries.resize(n);
+
+    std::size_t total = 2 + (entries.empty() ? 0 : entries.size() - 1);
+    for (const Entry& e : entries) total += e.text.size();
+    bool truncated = false;
+    if (total > opts_.max_extra_bytes) {
+      truncated = true;
+      total += kTruncatedField.size() + (entries.empty() ? 0 : 1);
+      // Drop the largest fields first (original_ts last): keeps the most fields.
+      std::vector<std::size_t> order(entries.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        if (entries[a].keep_first != entries[b].keep_first) return !entries[a].keep_first;
+        return entries[a].text.size() > entries[b].text.size();
+      });
+      std::vector<bool> dropped(entries.size(), false);
+      for (const std::size_t i : order) {
+        if (total <= opts_.max_extra_bytes) break;
+        dropped[i] = true;
+        total -= entries[i].text.size() + 1;
+      }
+      std::size_t k = 0;
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (dropped[i]) continue;
+        if (k != i) entries[k] = std::move(entries[i]);
+        ++k;
+      }
+      entries.resize(k);
+      if (total > opts_.max_extra_bytes) return {};  // even {"_truncated":true} is too big
+    }
+    std::string out;
+    out.reserve(total);
+    out.push_back('{');
+    for (const Entry& e : entries) {
+      if (out.size() > 1) out.push_back(',');
+      out += e.text;
+    }
+    if (truncated) {
+      if (out.size() > 1) out.push_back(',');
+      out += kTruncatedField;
+    }
+    out.push_back('}');
+    return out;
+  }
+
+  const DecodeInput& in_;
+  const DecoderOptions& opts_;
+  const bool rewritten_;
+  DecodeNotes notes_;
+  std::vector<Reading> readings_;
+  std::string scratch_;
+};
+
+bool is_name_char(char c, bool allow_colon) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == '-' || (allow_colon && c == ':');
+}
+
+bool valid_name(std::string_view s, bool allow_colon) {
+  if (s.empty() || s.size() > kMaxNameLength) return false;
+  for (const char c : s) {
+    if (!is_name_char(c, allow_colon)) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOptions& opts) {
+  try {
+    if (in.payload.size() > opts.max_payload_bytes) {
+      return reject(reason::payload_too_large, std::to_string(in.payload.size()) +
+                                                   " bytes, max " +
+                                                   std::to_string(opts.max_payload_bytes));
+    }
+    if (in.payload.empty()) return reject(reason::not_json, "empty payload");
+    auto parsed = parse_payload(in.payload);
+    if (!parsed) return tl::unexpected(std::move(parsed.error()));
+    Decoder d(in, opts, parsed->rewritten);
+    return d.run(parsed->doc);
+  } catch (const std::exception& e) {
+    // Not expected on any input; a last line of defence for the ingest thread.
+    return reject(reason::not_json, std::string("decoder error: ") + e.what());
+  } catch (...) {
+    return reject(reason::not_json, "decoder error");
+  }
+}
+
+std::unordered_map<std::string, std::string> parse_aliases(std::string_view csv) {
+  std::unordered_map<std::string, std::string> out;
+  if (trim(csv).empty()) return out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = csv.find(',', start);
+    const std::string_view entry =
+        trim(csv.substr(start, comma == std::string_view::npos ? csv.npos : comma - start));
+    const std::size_t colon = entry.find(':');
+    const std::string_view from = trim(entry.substr(0, colon));
+    const std::string_view to =
+        colon == std::string_view::npos ? std::string_view{} : trim(entry.substr(colon + 1));
+    if (colon == std::string_view::npos || !valid_metric_name(from) || !valid_metric_name(to)) {
+      throw std::invalid_argument("invalid alias '" + std::string(entry) +
+                                  "': expected name:canonical_name, names of [A-Za-z0-9_.-]");
+    }
+    if (!out.emplace(std::string(from), std::string(to)).second) {
+      throw std::invalid_argument("alias '" + std::string(from) + "' is defined twice");
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool valid_device_id(std::string_view id) { return valid_name(id, /*allow_colon=*/true); }
+
+bool valid_metric_name(std::string_view name) { return valid_name(name, /*allow_colon=*/false); }
+
+}  // namespace iotd::pipeline
