@@ -1,0 +1,57 @@
+// Write side of the store: owned and used only by the writer thread (one SOCI session).
+// A batch is: begin(); insert_messages(); alert and reject writes; save_checkpoint();
+// commit(). Rollups and latest values of the inserted messages are upserted by commit(),
+// inside the same transaction. On any exception the caller calls rollback(), which also
+// forgets devices and metric names created in the failed transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "iotd/core/reading.hpp"
+#include "iotd/storage/types.hpp"
+
+namespace iotd::storage {
+
+struct Checkpoint {
+  std::string journal_uuid;
+  std::uint64_t seq = 0;
+};
+
+class WriteStore {
+ public:
+  virtual ~WriteStore() = default;
+
+  // --- start-up reads (outside a batch) ---
+  virtual std::optional<Checkpoint> load_checkpoint(const std::string& instance_id) = 0;
+  virtual std::vector<Alert> active_alerts() = 0;   // state = active, oldest first
+  virtual std::vector<Rule> rules() = 0;
+  virtual std::vector<DeviceLatest> load_latest() = 0;
+
+  // --- devices (cached; include devices created in the open transaction) ---
+  virtual bool device_known(const std::string& device_id) = 0;
+  virtual std::int64_t device_count() = 0;
+
+  // --- batch ---
+  virtual void begin() = 0;
+  // One row per reading, devices auto-created. result[i] is the new message id, or
+  // nullopt when content dedup (device, ts, dedup_key) found it already stored.
+  virtual std::vector<std::optional<std::int64_t>> insert_messages(std::span<const Reading> rs) = 0;
+  virtual std::int64_t insert_alert(const Alert& a) = 0;  // returns the new id
+  // By a.id: state, severity, message, thresholds, last/peak value, count, updated/cleared
+  // times. The acknowledgement fields are left alone (users set them through the repository).
+  virtual void update_alert(const Alert& a) = 0;
+  virtual void insert_rejects(std::span<const RejectRecord> rs) = 0;
+  virtual void save_checkpoint(const std::string& instance_id, const Checkpoint& cp) = 0;
+  virtual void commit() = 0;
+  virtual void rollback() noexcept = 0;
+
+  // True when the last failure looked transient (connection lost, busy/locked, timeout):
+  // the writer backs off and retries the same batch instead of bisecting it.
+  virtual bool last_error_transient() const = 0;
+};
+
+}  // namespace iotd::storage

@@ -1,0 +1,52 @@
+#include "iotd/storage/latest_cache.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace iotd::storage {
+
+void LatestCache::apply(const Reading& r) {
+  std::unique_lock lock(mu_);
+  auto& d = by_device_[r.device_id];
+  if (d.device_id.empty()) d.device_id = r.device_id;
+  d.last_seen_at_ms = std::max(d.last_seen_at_ms, r.received_at_ms);
+  for (const auto& [name, value] : r.metrics) {
+    auto [it, inserted] = d.metrics.try_emplace(name, LatestValue{value, r.ts_ms});
+    if (!inserted && r.ts_ms >= it->second.ts_ms) it->second = LatestValue{value, r.ts_ms};
+  }
+}
+
+void LatestCache::load(std::vector<DeviceLatest> rows) {
+  std::unique_lock lock(mu_);
+  by_device_.clear();
+  for (auto& d : rows) {
+    auto id = d.device_id;
+    by_device_.insert_or_assign(std::move(id), std::move(d));
+  }
+}
+
+std::optional<DeviceLatest> LatestCache::device(const std::string& device_id) const {
+  std::shared_lock lock(mu_);
+  auto it = by_device_.find(device_id);
+  if (it == by_device_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<DeviceLatest> LatestCache::all() const {
+  std::vector<DeviceLatest> out;
+  {
+    std::shared_lock lock(mu_);
+    out.reserve(by_device_.size());
+    for (const auto& [_, d] : by_device_) out.push_back(d);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const DeviceLatest& a, const DeviceLatest& b) { return a.device_id < b.device_id; });
+  return out;
+}
+
+std::size_t LatestCache::device_count() const {
+  std::shared_lock lock(mu_);
+  return by_device_.size();
+}
+
+}  // namespace iotd::storage

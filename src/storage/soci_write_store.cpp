@@ -1,0 +1,582 @@
+// The writer's store (store.hpp): one SOCI session, owned by the writer thread. The hot path
+// (messages, devices, metric names, rollups, latest values, checkpoint) runs statements
+// prepared once and bound to member variables, so a batch costs one execute per row and
+// no per-row allocation of ours; rollups and latest values are folded in memory and
+// upserted once per key at commit().
+#include <soci/soci.h>
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <tuple>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dialect.hpp"
+#include "iotd/core/time.hpp"
+#include "iotd/storage/database.hpp"
+#include "metrics_json.hpp"
+#include "sql_common.hpp"
+#include "wal_checkpointer.hpp"
+
+namespace iotd::storage {
+namespace {
+
+constexpr std::int64_t kMinute = 60'000;
+
+struct RollupKey {
+  std::int64_t device_pk, metric_id, bucket;
+  bool operator==(const RollupKey&) const = default;
+};
+struct LatestKey {
+  std::int64_t device_pk, metric_id;
+  bool operator==(const LatestKey&) const = default;
+};
+struct KeyHash {
+  static std::size_t mix(std::uint64_t h, std::uint64_t v) {
+    return static_cast<std::size_t>((h ^ v) * 0x9E3779B97F4A7C15ull);
+  }
+  std::size_t operator()(const RollupKey& k) const {
+    return mix(mix(mix(0, k.device_pk), k.metric_id), k.bucket);
+  }
+  std::size_t operator()(const LatestKey& k) const { return mix(mix(0, k.device_pk), k.metric_id); }
+};
+
+struct RollupAgg {
+  long long n = 0;
+  double sum = 0, min = 0, max = 0;
+};
+struct LatestCandidate {
+  std::int64_t ts = 0;
+  double value = 0;
+};
+
+class SociWriteStore final : public WriteStore {
+ public:
+  explicit SociWriteStore(const ConnectionSpec& spec)
+      : spec_(spec), d_(detail::sql_dialect(detail::dialect_of(spec))),
+        sql_(detail::open_session(spec)) {
+    try {
+      if (d_.kind == detail::Dialect::sqlite)
+        checkpointer_ = std::make_unique<detail::WalCheckpointer>(spec_, *sql_);
+      load_caches();
+      prepare_statements();
+    } catch (const soci::soci_error& e) {
+      throw std::runtime_error("cannot prepare the writer on " + spec_.display + ": " + e.what());
+    }
+  }
+
+  ~SociWriteStore() override { rollback(); }
+
+  // --- start-up reads ---
+
+  std::optional<Checkpoint> load_checkpoint(const std::string& instance_id) override {
+    return guarded([&]() -> std::optional<Checkpoint> {
+      std::string uuid;
+      long long seq = 0;
+      *sql_ << "SELECT journal_uuid, seq FROM ingest_checkpoint WHERE instance_id = :i",
+          soci::into(uuid), soci::into(seq), soci::use(instance_id);
+      if (!sql_->got_data()) return std::nullopt;
+      return Checkpoint{uuid, static_cast<std::uint64_t>(seq)};
+    });
+  }
+
+  std::vector<Alert> active_alerts() override {
+    return guarded([&] {
+      detail::SqlBuilder q(detail::kSelectAlerts);
+      q.add(" WHERE a.state = 'active' ORDER BY a.raised_ts, a.id");
+      return detail::fetch_alerts(*sql_, q);
+    });
+  }
+
+  std::vector<Rule> rules() override {
+    return guarded([&] { return detail::fetch_rules(*sql_); });
+  }
+
+  std::vector<DeviceLatest> load_latest() override {
+    return guarded([&] {
+      std::string device_id, name;
+      long long last_seen = 0, ts = 0;
+      double value = 0;
+      soci::indicator seen_ind, name_ind, ts_ind, value_ind;
+      soci::statement st =
+          (sql_->prepare << "SELECT d.device_id, d.last_seen_at, mn.name, lv.ts, lv.value "
+                            "FROM devices d "
+                            "LEFT JOIN latest_values lv ON lv.device_pk = d.pk "
+                            "LEFT JOIN metric_names mn ON mn.id = lv.metric_id "
+                            "ORDER BY d.device_id",
+           soci::into(device_id), soci::into(last_seen, seen_ind), soci::into(name, name_ind),
+           soci::into(ts, ts_ind), soci::into(value, value_ind));
+      st.execute();
+      std::vector<DeviceLatest> out;
+      while (st.fetch()) {
+        if (out.empty() || out.back().device_id != device_id) {
+          out.emplace_back();
+          out.back().device_id = device_id;
+          out.back().last_seen_at_ms = seen_ind == soci::i_ok ? last_seen : 0;
+        }
+        if (name_ind == soci::i_ok && ts_ind == soci::i_ok && value_ind == soci::i_ok)
+          out.back().metrics[name] = LatestValue{value, ts};
+      }
+      // Devices registered but never heard from have nothing to show.
+      std::erase_if(out, [](const DeviceLatest& d) {
+        return d.metrics.empty() && d.last_seen_at_ms == 0;
+      });
+      return out;
+    });
+  }
+
+  // --- devices ---
+
+  bool device_known(const std::string& device_id) override {
+    if (devices_.contains(device_id)) return true;
+    return guarded([&] {
+      // Registered by someone else (the devices API) since we loaded the cache?
+      auto pk = detail::find_device_pk(*sql_, device_id);
+      if (!pk) return false;
+      devices_.emplace(device_id, *pk);
+      if (in_tx_) new_devices_.push_back(device_id);  // we cannot tell who created it
+      return true;
+    });
+  }
+
+  std::int64_t device_count() override {
+    return guarded([&] {
+      long long n = 0;
+      *sql_ << "SELECT COUNT(*) FROM devices", soci::into(n);  // sees our open transaction
+      return static_cast<std::int64_t>(n);
+    });
+  }
+
+  // --- batch ---
+
+  void begin() override {
+    guarded([&] {
+      if (in_tx_) throw std::logic_error("WriteStore::begin() inside an open transaction");
+      *sql_ << d_.begin_write;
+      in_tx_ = true;
+    });
+  }
+
+  std::vector<std::optional<std::int64_t>> insert_messages(std::span<const Reading> rs) override {
+    return guarded([&] {
+      require_tx("insert_messages");
+      std::vector<std::optional<std::int64_t>> out;
+      out.reserve(rs.size());
+      for (const Reading& r : rs) out.push_back(insert_message(r));
+      return out;
+    });
+  }
+
+  std::int64_t insert_alert(const Alert& a) override {
+    return guarded([&] {
+      require_tx("insert_alert");
+      long long device_pk = device_pk_for(a.device_id, a.raised_received_at_ms);
+      std::string metric = a.metric, kind = a.kind, severity = a.severity, state = a.state,
+                  message = a.message, ack_by = a.acknowledged_by;
+      double tmin = a.threshold_min.value_or(0), tmax = a.threshold_max.value_or(0);
+      double first = a.first_value, last = a.last_value, peak = a.peak_value;
+      long long count = a.count, raised_ts = a.raised_ts_ms,
+                raised_received_at = a.raised_received_at_ms, updated_ts = a.updated_ts_ms,
+                cleared_ts = a.cleared_ts_ms.value_or(0),
+                ack_at = a.acknowledged_at_ms.value_or(0);
+      int acknowledged = a.acknowledged ? 1 : 0;
+      soci::indicator tmin_ind = a.threshold_min ? soci::i_ok : soci::i_null;
+      soci::indicator tmax_ind = a.threshold_max ? soci::i_ok : soci::i_null;
+      soci::indicator cleared_ind = a.cleared_ts_ms ? soci::i_ok : soci::i_null;
+      soci::indicator ack_at_ind = a.acknowledged_at_ms ? soci::i_ok : soci::i_null;
+      soci::indicator ack_by_ind = a.acknowledged_by.empty() ? soci::i_null : soci::i_ok;
+      long long id = 0;
+      soci::statement st(*sql_);
+      st.exchange(soci::use(device_pk));
+      st.exchange(soci::use(metric));
+      st.exchange(soci::use(kind));
+      st.exchange(soci::use(severity));
+      st.exchange(soci::use(state));
+      st.exchange(soci::use(message));
+      st.exchange(soci::use(tmin, tmin_ind));
+      st.exchange(soci::use(tmax, tmax_ind));
+      st.exchange(soci::use(first));
+      st.exchange(soci::use(last));
+      st.exchange(soci::use(peak));
+      st.exchange(soci::use(count));
+      st.exchange(soci::use(raised_ts));
+      st.exchange(soci::use(raised_received_at));
+      st.exchange(soci::use(updated_ts));
+      st.exchange(soci::use(cleared_ts, cleared_ind));
+      st.exchange(soci::use(acknowledged));
+      st.exchange(soci::use(ack_at, ack_at_ind));
+      st.exchange(soci::use(ack_by, ack_by_ind));
+      if (d_.ids == detail::IdRetrieval::returning) st.exchange(soci::into(id));
+      st.alloc();
+      st.prepare(std::string(d_.insert_alert));
+      st.define_and_bind();
+      st.execute(true);
+      if (d_.ids == detail::IdRetrieval::returning) {
+        run_to_completion(st);
+      } else {
+        sql_->get_last_insert_id("alerts", id);
+      }
+      return static_cast<std::int64_t>(id);
+    });
+  }
+
+  // The acknowledgement columns belong to users (Repository::acknowledge_alert) and are
+  // not written here, so the writer's copy of an alert never undoes an acknowledgement.
+  void update_alert(const Alert& a) override {
+    guarded([&] {
+      require_tx("update_alert");
+      std::string severity = a.severity, state = a.state, message = a.message;
+      double tmin = a.threshold_min.value_or(0), tmax = a.threshold_max.value_or(0);
+      double last = a.last_value, peak = a.peak_value;
+      long long count = a.count, updated_ts = a.updated_ts_ms,
+                cleared_ts = a.cleared_ts_ms.value_or(0), id = a.id;
+      soci::indicator tmin_ind = a.threshold_min ? soci::i_ok : soci::i_null;
+      soci::indicator tmax_ind = a.threshold_max ? soci::i_ok : soci::i_null;
+      soci::indicator cleared_ind = a.cleared_ts_ms ? soci::i_ok : soci::i_null;
+      *sql_ << "UPDATE alerts SET severity = :severity, state = :state, message = :message, "
+               "threshold_min = :tmin, threshold_max = :tmax, last_value = :last, "
+               "peak_value = :peak, count = :count, updated_ts = :updated_ts, "
+               "cleared_ts = :cleared_ts WHERE id = :id",
+          soci::use(severity), soci::use(state), soci::use(message), soci::use(tmin, tmin_ind),
+          soci::use(tmax, tmax_ind), soci::use(last), soci::use(peak), soci::use(count),
+          soci::use(updated_ts), soci::use(cleared_ts, cleared_ind), soci::use(id);
+    });
+  }
+
+  void insert_rejects(std::span<const RejectRecord> rs) override {
+    guarded([&] {
+      require_tx("insert_rejects");
+      for (const RejectRecord& r : rs) {
+        rej_.source = r.source;
+        rej_.topic = r.topic;
+        rej_.payload = d_.hex_blobs ? to_hex(r.payload) : r.payload;
+        rej_.payload_size = r.payload_size;
+        rej_.reason = r.reason;
+        rej_.detail = r.detail;
+        rej_.received_at = r.received_at_ms;
+        insert_reject_->execute(true);
+      }
+    });
+  }
+
+  void save_checkpoint(const std::string& instance_id, const Checkpoint& cp) override {
+    guarded([&] {
+      require_tx("save_checkpoint");
+      cp_.instance_id = instance_id;
+      cp_.journal_uuid = cp.journal_uuid;
+      cp_.seq = static_cast<long long>(cp.seq);
+      cp_.updated_at = time::now_ms();
+      upsert_checkpoint_->execute(true);
+    });
+  }
+
+  void commit() override {
+    guarded([&] {
+      require_tx("commit");
+      // In key order: each B-tree page is visited once, while it is hot.
+      rollup_order_.assign(rollups_.begin(), rollups_.end());
+      std::sort(rollup_order_.begin(), rollup_order_.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.first.device_pk, a.first.bucket, a.first.metric_id) <
+               std::tie(b.first.device_pk, b.first.bucket, b.first.metric_id);
+      });
+      for (const auto& [k, agg] : rollup_order_) {
+        roll_.device_pk = k.device_pk;
+        roll_.metric_id = k.metric_id;
+        roll_.bucket = k.bucket;
+        roll_.n = agg.n;
+        roll_.sum = agg.sum;
+        roll_.min = agg.min;
+        roll_.max = agg.max;
+        upsert_rollup_->execute(true);
+      }
+      latest_order_.assign(latest_.begin(), latest_.end());
+      std::sort(latest_order_.begin(), latest_order_.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.first.device_pk, a.first.metric_id) <
+               std::tie(b.first.device_pk, b.first.metric_id);
+      });
+      for (const auto& [k, c] : latest_order_) {
+        lat_.device_pk = k.device_pk;
+        lat_.metric_id = k.metric_id;
+        lat_.ts = c.ts;
+        lat_.value = c.value;
+        upsert_latest_->execute(true);
+      }
+      for (const auto& [pk, seen] : last_seen_) {
+        seen_.pk = pk;
+        seen_.at = seen;
+        seen_.at2 = seen;
+        update_last_seen_->execute(true);
+      }
+      *sql_ << d_.commit;
+      in_tx_ = false;
+      if (checkpointer_) checkpointer_->after_commit(*sql_);
+      new_devices_.clear();
+      new_metrics_.clear();
+      clear_accumulators();
+    });
+  }
+
+  void rollback() noexcept override {
+    if (in_tx_) {
+      try {
+        *sql_ << d_.rollback;  // fails harmlessly if the database already rolled back
+      } catch (...) {
+      }
+    }
+    in_tx_ = false;
+    try {
+      for (const auto& id : new_devices_) devices_.erase(id);
+      for (const auto& name : new_metrics_) metrics_.erase(name);
+    } catch (...) {
+    }
+    new_devices_.clear();
+    new_metrics_.clear();
+    clear_accumulators();
+  }
+
+  bool last_error_transient() const override { return transient_; }
+
+ private:
+  template <class F>
+  auto guarded(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      transient_ = detail::is_transient_error(e);
+      throw;
+    }
+  }
+
+  void require_tx(const char* what) const {
+    if (!in_tx_) throw std::logic_error(std::string("WriteStore::") + what + "() outside begin()");
+  }
+
+  // A SQLite statement that has not reached its end keeps the connection's read snapshot
+  // open, even past COMMIT; the next BEGIN IMMEDIATE would then fail with "database is
+  // locked" (a stale snapshot cannot be upgraded) as soon as another connection has written.
+  static void run_to_completion(soci::statement& st) {
+    while (st.fetch()) {
+    }
+  }
+
+  static std::string to_hex(const std::string& bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+    return out;
+  }
+
+  void load_caches() {
+    std::vector<long long> ids(1000);
+    std::vector<std::string> names(1000);
+    {
+      soci::statement st =
+          (sql_->prepare << "SELECT pk, device_id FROM devices", soci::into(ids), soci::into(names));
+      st.execute();
+      while (st.fetch())
+        for (std::size_t i = 0; i < ids.size(); ++i) devices_.emplace(names[i], ids[i]);
+    }
+    ids.resize(1000);
+    names.resize(1000);
+    {
+      soci::statement st =
+          (sql_->prepare << "SELECT id, name FROM metric_names", soci::into(ids), soci::into(names));
+      st.execute();
+      while (st.fetch())
+        for (std::size_t i = 0; i < ids.size(); ++i) metrics_.emplace(names[i], ids[i]);
+    }
+  }
+
+  void prepare_statements() {
+    using soci::into;
+    using soci::use;
+    soci::session& s = *sql_;
+    if (d_.ids == detail::IdRetrieval::returning) {
+      insert_message_.emplace((s.prepare << d_.insert_message, use(msg_.device_pk), use(msg_.ts),
+                               use(msg_.received_at), use(msg_.dedup_key, msg_.dedup_ind),
+                               use(msg_.metrics), use(msg_.extra, msg_.extra_ind),
+                               into(msg_.id)));
+    } else {
+      insert_message_.emplace((s.prepare << d_.insert_message, use(msg_.device_pk), use(msg_.ts),
+                               use(msg_.received_at), use(msg_.dedup_key, msg_.dedup_ind),
+                               use(msg_.metrics), use(msg_.extra, msg_.extra_ind)));
+    }
+    insert_device_.emplace((s.prepare << d_.insert_device, use(dev_.device_id),
+                            use(dev_.created_at), use(dev_.updated_at)));
+    select_device_.emplace((s.prepare << "SELECT pk FROM devices WHERE device_id = :device_id",
+                            into(dev_.pk), use(dev_.device_id)));
+    insert_metric_.emplace((s.prepare << d_.insert_metric_name, use(met_.name)));
+    select_metric_.emplace((s.prepare << "SELECT id FROM metric_names WHERE name = :name",
+                            into(met_.id), use(met_.name)));
+    upsert_rollup_.emplace((s.prepare << d_.upsert_rollup, use(roll_.device_pk),
+                            use(roll_.metric_id), use(roll_.bucket), use(roll_.n), use(roll_.sum),
+                            use(roll_.min), use(roll_.max)));
+    upsert_latest_.emplace((s.prepare << d_.upsert_latest, use(lat_.device_pk),
+                            use(lat_.metric_id), use(lat_.ts), use(lat_.value)));
+    update_last_seen_.emplace(
+        (s.prepare << "UPDATE devices SET last_seen_at = :at WHERE pk = :pk "
+                      "AND (last_seen_at IS NULL OR last_seen_at < :at2)",
+         use(seen_.at), use(seen_.pk), use(seen_.at2)));
+    upsert_checkpoint_.emplace((s.prepare << d_.upsert_checkpoint, use(cp_.instance_id),
+                                use(cp_.journal_uuid), use(cp_.seq), use(cp_.updated_at)));
+    insert_reject_.emplace((s.prepare << d_.insert_reject, use(rej_.source), use(rej_.topic),
+                            use(rej_.payload), use(rej_.payload_size), use(rej_.reason),
+                            use(rej_.detail), use(rej_.received_at)));
+  }
+
+  // Resolves a device, creating it (inside the open transaction) when new.
+  std::int64_t device_pk_for(const std::string& device_id, std::int64_t now) {
+    if (auto it = devices_.find(device_id); it != devices_.end()) return it->second;
+    dev_.device_id = device_id;
+    dev_.created_at = now;
+    dev_.updated_at = now;
+    insert_device_->execute(true);  // nothing on conflict: another writer may have made it
+    select_device_->execute(true);
+    if (!select_device_->got_data())
+      throw std::runtime_error("device '" + device_id + "' vanished while being created");
+    run_to_completion(*select_device_);
+    devices_.emplace(device_id, dev_.pk);
+    new_devices_.push_back(device_id);
+    return dev_.pk;
+  }
+
+  std::int64_t metric_id_for(const std::string& name) {
+    if (auto it = metrics_.find(name); it != metrics_.end()) return it->second;
+    met_.name = name;
+    insert_metric_->execute(true);
+    select_metric_->execute(true);
+    if (!select_metric_->got_data())
+      throw std::runtime_error("metric name '" + name + "' vanished while being created");
+    run_to_completion(*select_metric_);
+    metrics_.emplace(name, met_.id);
+    new_metrics_.push_back(name);
+    return met_.id;
+  }
+
+  std::optional<std::int64_t> insert_message(const Reading& r) {
+    const std::int64_t device_pk = device_pk_for(r.device_id, r.received_at_ms);
+    metric_ids_.clear();
+    for (const auto& [name, value] : r.metrics) metric_ids_.push_back(metric_id_for(name));
+
+    msg_.device_pk = device_pk;
+    msg_.ts = r.ts_ms;
+    msg_.received_at = r.received_at_ms;
+    msg_.dedup_key = r.dedup_key.value_or(0);
+    msg_.dedup_ind = r.dedup_key ? soci::i_ok : soci::i_null;
+    detail::write_metrics_json(msg_.metrics, r.metrics);
+    msg_.extra.assign(r.extra_json);
+    msg_.extra_ind = r.extra_json.empty() ? soci::i_null : soci::i_ok;
+
+    std::optional<std::int64_t> id;
+    if (d_.ids == detail::IdRetrieval::returning) {
+      insert_message_->execute(true);
+      if (insert_message_->got_data()) {
+        id = msg_.id;
+        run_to_completion(*insert_message_);
+      }
+    } else {
+      insert_message_->execute(true);
+      if (insert_message_->get_affected_rows() > 0) {
+        long long v = 0;
+        sql_->get_last_insert_id("messages", v);
+        id = v;
+      }
+    }
+    if (!id) return id;  // content duplicate: already stored, already rolled up
+
+    const std::int64_t bucket = time::floor_to(r.ts_ms, kMinute);
+    for (std::size_t i = 0; i < r.metrics.size(); ++i) {
+      const double v = r.metrics[i].second;
+      auto [it, fresh] = rollups_.try_emplace(RollupKey{device_pk, metric_ids_[i], bucket});
+      RollupAgg& a = it->second;
+      if (fresh || v < a.min) a.min = v;
+      if (fresh || v > a.max) a.max = v;
+      a.sum += v;
+      ++a.n;
+      auto [lit, lfresh] = latest_.try_emplace(LatestKey{device_pk, metric_ids_[i]},
+                                               LatestCandidate{r.ts_ms, v});
+      if (!lfresh && r.ts_ms >= lit->second.ts) lit->second = LatestCandidate{r.ts_ms, v};
+    }
+    auto [sit, sfresh] = last_seen_.try_emplace(device_pk, r.received_at_ms);
+    if (!sfresh && r.received_at_ms > sit->second) sit->second = r.received_at_ms;
+    return id;
+  }
+
+  void clear_accumulators() noexcept {
+    rollups_.clear();
+    latest_.clear();
+    last_seen_.clear();
+    rollup_order_.clear();
+    latest_order_.clear();
+  }
+
+  ConnectionSpec spec_;
+  const detail::SqlDialect& d_;
+  std::unique_ptr<soci::session> sql_;
+  std::unique_ptr<detail::WalCheckpointer> checkpointer_;  // SQLite only
+  bool in_tx_ = false;
+  bool transient_ = false;
+
+  std::unordered_map<std::string, std::int64_t> devices_;  // device_id -> pk
+  std::unordered_map<std::string, std::int64_t> metrics_;  // name -> id
+  std::vector<std::string> new_devices_, new_metrics_;     // created in the open transaction
+  std::vector<std::int64_t> metric_ids_;                   // scratch, per reading
+
+  std::unordered_map<RollupKey, RollupAgg, KeyHash> rollups_;
+  std::unordered_map<LatestKey, LatestCandidate, KeyHash> latest_;
+  std::unordered_map<std::int64_t, std::int64_t> last_seen_;  // device pk -> max received_at
+  std::vector<std::pair<RollupKey, RollupAgg>> rollup_order_;   // scratch for commit()
+  std::vector<std::pair<LatestKey, LatestCandidate>> latest_order_;
+
+  // Values bound to the prepared statements below (by reference: this object never moves).
+  struct {
+    long long device_pk = 0, ts = 0, received_at = 0, dedup_key = 0, id = 0;
+    soci::indicator dedup_ind = soci::i_null, extra_ind = soci::i_null;
+    std::string metrics, extra;
+  } msg_;
+  struct {
+    std::string device_id;
+    long long created_at = 0, updated_at = 0, pk = 0;
+  } dev_;
+  struct {
+    std::string name;
+    long long id = 0;
+  } met_;
+  struct {
+    long long device_pk = 0, metric_id = 0, bucket = 0, n = 0;
+    double sum = 0, min = 0, max = 0;
+  } roll_;
+  struct {
+    long long device_pk = 0, metric_id = 0, ts = 0;
+    double value = 0;
+  } lat_;
+  struct {
+    long long pk = 0, at = 0, at2 = 0;
+  } seen_;
+  struct {
+    std::string instance_id, journal_uuid;
+    long long seq = 0, updated_at = 0;
+  } cp_;
+  struct {
+    std::string source, topic, payload, reason, detail;
+    long long payload_size = 0, received_at = 0;
+  } rej_;
+
+  std::optional<soci::statement> insert_message_, insert_device_, select_device_, insert_metric_,
+      select_metric_, upsert_rollup_, upsert_latest_, update_last_seen_, upsert_checkpoint_,
+      insert_reject_;
+};
+
+}  // namespace
+
+std::unique_ptr<WriteStore> make_write_store(const ConnectionSpec& spec) {
+  return std::make_unique<SociWriteStore>(spec);
+}
+
+}  // namespace iotd::storage
