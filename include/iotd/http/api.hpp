@@ -1,0 +1,28 @@
+// The REST API (DESIGN §6): registers every /api/v1 route and the seed compatibility
+// routes on a Router. Handlers validate every parameter (400 with a JSON error), run
+// database reads on the blocking pool, and serve latest values from memory.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "iotd/core/counters.hpp"
+#include "iotd/core/health.hpp"
+#include "iotd/http/router.hpp"
+#include "iotd/storage/latest_cache.hpp"
+#include "iotd/storage/repository.hpp"
+
+namespace iotd::http {
+
+struct ApiContext {
+  storage::Repository* repo = nullptr;
+  storage::LatestCache* latest = nullptr;
+  Counters* counters = nullptr;
+  std::function<HealthSnapshot()> health;
+  std::string admin_key;  // empty: admin endpoints answer 403 "admin key not configured"
+  std::string version;
+};
+
+void register_api_routes(Router& router, ApiContext ctx);
+
+}  // namespace iotd::http

@@ -1,0 +1,48 @@
+// The HTTP/1.1 server (Boost.Beast, kept out of this header): one io_context run by N
+// threads, a strand per connection, body/header limits and read timeouts, handlers
+// dispatched by the Router, blocking handlers run on a separate pool.
+// start()/stop() from the owning thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "iotd/core/counters.hpp"
+#include "iotd/http/router.hpp"
+
+namespace iotd::http {
+
+struct ServerOptions {
+  std::string listen = "0.0.0.0:8080";  // host:port; port 0 picks a free one
+  int io_threads = 2;
+  int blocking_threads = 4;
+  std::size_t body_limit = 1 << 20;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::seconds read_timeout{30};   // per request: header, then body
+  std::chrono::seconds idle_timeout{60};   // keep-alive wait for the next request; writes
+  std::size_t max_connections = 10000;     // beyond: accepted and closed at once
+  std::string cors_origins = "*";          // "*", or a comma list of origins; "" = no CORS
+  Counters* counters = nullptr;            // optional: http_requests counted per request
+};
+
+class Server {
+ public:
+  // Binds and listens; throws std::runtime_error naming the address on failure.
+  Server(ServerOptions opts, const Router& router);
+  ~Server();  // stops if running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void start();   // starts the io and blocking threads
+  void stop();    // stops accepting, closes connections, joins threads
+  std::uint16_t port() const;  // the bound port
+  std::string address() const; // "host:port" as bound
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iotd::http
