@@ -1,0 +1,95 @@
+// iotd's configuration (DESIGN §7): one table of settings drives parsing from flags,
+// IOTD_* environment variables and an optional key = value file (precedence flag > env >
+// file > default), `--help`, config/iotd.example.conf and the README table.
+// Start-up code: load_config throws ConfigError naming the setting at fault.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iotd::config {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SettingInfo {
+  std::string_view env;            // IOTD_HTTP_LISTEN
+  std::string_view default_value;  // as text; "" = unset
+  std::string_view help;
+  std::string_view group;
+};
+
+// Every setting, in documentation order.
+const std::vector<SettingInfo>& settings();
+
+struct Config {
+  // http
+  std::string http_listen;
+  int io_threads = 0;
+  int db_pool = 4;
+  std::uint64_t http_body_limit = 1 << 20;
+  std::string cors_origins;
+  std::string admin_key;
+  // database
+  std::string database_url;
+  // mqtt
+  std::string mqtt_url;              // empty: MQTT disabled
+  std::string mqtt_topics;
+  std::string mqtt_client_id;
+  std::string mqtt_username, mqtt_password;
+  int mqtt_qos = 1;
+  int mqtt_version = 5;
+  std::chrono::seconds mqtt_keepalive{30};
+  std::chrono::seconds mqtt_session_expiry{86400};
+  bool mqtt_ignore_retained = true;
+  std::string mqtt_ca_file, mqtt_cert_file, mqtt_key_file;
+  // ingest
+  std::string instance_id;
+  std::string journal_dir;
+  std::string journal_fsync;
+  std::uint64_t journal_max_bytes = 1ULL << 30;
+  std::uint64_t journal_segment_bytes = 64ULL << 20;
+  std::string device_id_source;
+  std::chrono::milliseconds max_clock_skew{24LL * 3600 * 1000};
+  std::chrono::milliseconds ingest_timeout{10000};
+  std::string aliases;
+  int max_batch = 2000;
+  bool auto_register = true;
+  std::int64_t max_devices = 100000;
+  std::uint64_t rejects_max_bytes = 64 * 1024;
+  // logging
+  std::string log_level;
+  std::string log_format;
+  std::string log_file;
+
+  // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
+  std::map<std::string, std::string> sources;
+  std::map<std::string, std::string> values;  // the text of each setting as given
+};
+
+struct Invocation {
+  std::string command = "run";  // run | migrate | config | help | version
+  Config config;
+  std::vector<std::string> warnings;  // unknown IOTD_* variables etc., to log after set-up
+  std::string config_output;          // `iotd config --example|--markdown`: what to print
+};
+
+// argv without the program name; env as "KEY=VALUE" strings (environ).
+Invocation parse_invocation(const std::vector<std::string>& args,
+                            const std::vector<std::string>& env);
+
+std::string help_text();
+std::string example_config_file();
+std::string markdown_table();
+
+// "1GiB", "64KiB", "512MB", "1000" -> bytes; throws std::invalid_argument.
+std::uint64_t parse_size(std::string_view s);
+bool parse_bool(std::string_view s);  // true/false/1/0/yes/no/on/off; throws
+
+}  // namespace iotd::config

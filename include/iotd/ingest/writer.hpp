@@ -1,0 +1,106 @@
+// The writer thread (DESIGN §2): tails the journal, decodes, applies the alarm rules and
+// commits each batch — messages, rollups, latest values, alert changes, rejects and the
+// journal checkpoint — in one transaction, taking whatever is there (natural group
+// commit). Transient database errors are retried with back-off; a batch that fails
+// permanently is bisected until the poisoned frame is found and moved to rejects.
+// start()/stop() from the owning thread; the getters are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iotd/core/counters.hpp"
+#include "iotd/core/reading.hpp"
+#include "iotd/ingest/rules.hpp"
+#include "iotd/journal/journal.hpp"
+#include "iotd/pipeline/decoder.hpp"
+#include "iotd/pipeline/topic.hpp"
+#include "iotd/storage/latest_cache.hpp"
+#include "iotd/storage/store.hpp"
+
+namespace iotd::ingest {
+
+struct WriterOptions {
+  std::string instance_id = "iotd";
+  std::size_t max_batch = 2000;
+  std::size_t max_batch_bytes = 16u << 20;
+  pipeline::DecoderOptions decoder;
+  std::vector<pipeline::TopicTemplate> topics;
+  bool ignore_retained = true;
+  bool auto_register = true;
+  std::int64_t max_devices = 100000;
+  std::size_t rejects_max_bytes = 64 * 1024;
+  std::chrono::milliseconds retry_min{100};
+  std::chrono::milliseconds retry_max{5000};
+};
+
+// What one commit made visible; handed to the listener (live stream) after the commit.
+struct CommitEvent {
+  std::vector<Reading> readings;       // stored (not deduplicated) readings, journal order
+  std::vector<storage::Alert> alerts;  // alerts raised, updated or cleared, final state
+};
+
+class Writer {
+ public:
+  Writer(WriterOptions opts, journal::Journal& journal, storage::WriteStore& store,
+         storage::LatestCache& latest, Counters& counters);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Loads the checkpoint, active alarms, rules and latest values, positions the journal
+  // and starts the thread. Throws if the database cannot be read.
+  void start();
+  // Commits what the journal holds (MQTT intake must be stopped first), waiting at most
+  // `drain_timeout` (a database outage would otherwise hold shutdown forever: the journal
+  // keeps whatever is left for the next start), then joins the thread.
+  void stop(std::chrono::milliseconds drain_timeout);
+
+  void set_commit_listener(std::function<void(const CommitEvent&)> listener);
+  void reload_rules();  // picked up before the next batch
+
+  std::uint64_t committed_seq() const { return committed_seq_.load(); }
+  bool database_ok() const { return database_ok_.load(); }
+  std::string last_error() const;
+
+ private:
+  struct Prepared;
+  void run();
+  void process(std::span<journal::Frame> frames);
+  Prepared prepare(std::span<journal::Frame> frames);
+  void commit(Prepared& p, std::uint64_t last_seq);
+  void commit_poisoned(const journal::Frame& frame, const std::string& what);
+  void backoff(int attempt);
+  void set_error(const std::string& what);
+  storage::RejectRecord make_reject(const journal::Frame& f, std::string_view reason,
+                                    std::string detail) const;
+
+  WriterOptions opts_;
+  journal::Journal& journal_;
+  storage::WriteStore& store_;
+  storage::LatestCache& latest_;
+  Counters& counters_;
+
+  RuleSet rules_;
+  AlarmBook book_;  // committed alarm state; writer thread only
+  std::string journal_uuid_;
+  std::function<void(const CommitEvent&)> listener_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> reload_rules_{false};
+  std::atomic<std::int64_t> drain_deadline_ms_{0};
+  std::atomic<std::uint64_t> committed_seq_{0};
+  std::atomic<bool> database_ok_{true};
+  mutable std::mutex error_mu_;
+  std::string last_error_;  // guarded by error_mu_
+  std::jthread thread_;
+};
+
+}  // namespace iotd::ingest

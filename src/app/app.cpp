@@ -1,0 +1,260 @@
+#include "iotd/app/app.hpp"
+
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "iotd/core/counters.hpp"
+#include "iotd/core/health.hpp"
+#include "iotd/core/time.hpp"
+#include "iotd/http/api.hpp"
+#include "iotd/http/server.hpp"
+#include "iotd/ingest/writer.hpp"
+#include "iotd/journal/journal.hpp"
+#include "iotd/mqtt/mqtt_source.hpp"
+#include "iotd/pipeline/decoder.hpp"
+#include "iotd/pipeline/topic.hpp"
+#include "iotd/storage/database.hpp"
+#include "iotd/storage/latest_cache.hpp"
+
+#ifndef IOTD_VERSION
+#define IOTD_VERSION "0.1.0"
+#endif
+
+namespace iotd::app {
+namespace {
+
+// Journal bound hysteresis: intake resumes below this fraction of IOTD_JOURNAL_MAX_BYTES.
+constexpr double kResumeFraction = 0.8;
+// Above these the service reports itself degraded.
+constexpr std::uint64_t kBacklogDegraded = 100000;
+constexpr std::int64_t kCommitLagDegradedMs = 10000;
+
+pipeline::DecoderOptions decoder_options(const config::Config& c) {
+  pipeline::DecoderOptions d;
+  if (c.device_id_source == "topic") d.id_source = pipeline::DeviceIdSource::topic;
+  else if (c.device_id_source == "payload") d.id_source = pipeline::DeviceIdSource::payload;
+  try {
+    d.aliases = pipeline::parse_aliases(c.aliases);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("IOTD_ALIASES=\"") + c.aliases + "\": " + e.what());
+  }
+  d.max_clock_skew_ms = c.max_clock_skew.count();
+  return d;
+}
+
+std::vector<pipeline::TopicTemplate> topic_templates(const config::Config& c) {
+  try {
+    auto t = pipeline::parse_topic_templates(c.mqtt_topics);
+    if (t.empty()) throw std::invalid_argument("no topic templates");
+    return t;
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("IOTD_MQTT_TOPICS=\"") + c.mqtt_topics + "\": " + e.what());
+  }
+}
+
+storage::ConnectionSpec connection_spec(const config::Config& c) {
+  try {
+    return storage::parse_database_url(c.database_url);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(e.what());
+  }
+}
+
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int run_migrate(const config::Config& cfg) {
+  auto spec = connection_spec(cfg);
+  auto report = storage::migrate(spec);
+  spdlog::info("database {}: applied {} migration(s); schema version {} (binary knows {})",
+               spec.display, report.applied, report.current, report.latest_known);
+  return 0;
+}
+
+struct App::Impl {
+  config::Config cfg;
+  std::int64_t started_at_ms = time::now_ms();
+  Counters counters;
+  storage::ConnectionSpec spec;
+  std::unique_ptr<storage::Repository> repo;
+  std::unique_ptr<storage::WriteStore> store;
+  storage::LatestCache latest;
+  std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<ingest::Writer> writer;
+  http::Router router;
+  std::unique_ptr<http::Server> server;
+  std::unique_ptr<mqtt::MqttSource> mqtt;
+  std::jthread monitor;
+
+  explicit Impl(config::Config c) : cfg(std::move(c)) {
+    auto decoder = decoder_options(cfg);
+    auto topics = topic_templates(cfg);
+    spec = connection_spec(cfg);
+
+    auto report = storage::migrate(spec);
+    if (report.applied > 0)
+      spdlog::info("database {}: applied {} migration(s), schema version {}", spec.display,
+                   report.applied, report.current);
+    repo = storage::make_repository(spec, cfg.db_pool);
+    store = storage::make_write_store(spec);
+
+    journal::JournalOptions jo;
+    jo.dir = cfg.journal_dir;
+    jo.fsync = journal::parse_fsync_policy(cfg.journal_fsync);
+    jo.max_bytes = cfg.journal_max_bytes;
+    jo.segment_bytes = cfg.journal_segment_bytes;
+    journal = std::make_unique<journal::Journal>(jo);
+    const auto& rec = journal->recovery();
+    if (rec.truncated_bytes || rec.quarantined_segments)
+      spdlog::warn("journal recovery: truncated {} torn bytes, quarantined {} segment(s)",
+                   rec.truncated_bytes, rec.quarantined_segments);
+
+    ingest::WriterOptions wo;
+    wo.instance_id = cfg.instance_id;
+    wo.max_batch = static_cast<std::size_t>(cfg.max_batch);
+    wo.decoder = decoder;
+    wo.topics = topics;
+    wo.ignore_retained = cfg.mqtt_ignore_retained;
+    wo.auto_register = cfg.auto_register;
+    wo.max_devices = cfg.max_devices;
+    wo.rejects_max_bytes = cfg.rejects_max_bytes;
+    writer = std::make_unique<ingest::Writer>(wo, *journal, *store, latest, counters);
+    writer->start();
+
+    http::ApiContext ctx;
+    ctx.repo = repo.get();
+    ctx.latest = &latest;
+    ctx.counters = &counters;
+    ctx.health = [this] { return health(); };
+    ctx.admin_key = cfg.admin_key;
+    ctx.version = IOTD_VERSION;
+    http::register_api_routes(router, ctx);
+    http::ServerOptions so;
+    so.listen = cfg.http_listen;
+    so.io_threads = cfg.io_threads;
+    so.blocking_threads = cfg.db_pool;
+    so.body_limit = cfg.http_body_limit;
+    so.cors_origins = cfg.cors_origins;
+    server = std::make_unique<http::Server>(so, router);
+    server->start();
+
+    if (!cfg.mqtt_url.empty()) {
+      mqtt::MqttOptions mo;
+      mo.url = cfg.mqtt_url;
+      mo.client_id = cfg.mqtt_client_id;
+      mo.username = cfg.mqtt_username;
+      mo.password = cfg.mqtt_password;
+      for (const auto& t : topics) mo.filters.push_back(t.filter());
+      mo.qos = cfg.mqtt_qos;
+      mo.version = cfg.mqtt_version;
+      mo.keepalive = cfg.mqtt_keepalive;
+      mo.session_expiry = cfg.mqtt_session_expiry;
+      mo.ignore_retained = cfg.mqtt_ignore_retained;
+      mo.ca_file = cfg.mqtt_ca_file;
+      mo.cert_file = cfg.mqtt_cert_file;
+      mo.key_file = cfg.mqtt_key_file;
+      mqtt = std::make_unique<mqtt::MqttSource>(mo, *journal, counters);
+      mqtt->start();
+    }
+    monitor = std::jthread([this](std::stop_token st) { watch_journal_bound(st); });
+
+    spdlog::info("iotd {} ready in {} ms: http={} database={} broker={} journal={}", IOTD_VERSION,
+                 time::now_ms() - started_at_ms, server->address(), spec.display,
+                 cfg.mqtt_url.empty() ? std::string("disabled") : cfg.mqtt_url, cfg.journal_dir);
+  }
+
+  // Pauses MQTT intake while the journal is at its bound (DESIGN §2 "Bounded on disk").
+  void watch_journal_bound(std::stop_token st) {
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!mqtt) continue;
+      auto bytes = journal->bytes_on_disk();
+      if (!mqtt->paused() && journal->over_bound()) {
+        mqtt->pause("journal holds " + std::to_string(bytes) + " bytes, at IOTD_JOURNAL_MAX_BYTES (" +
+                    std::to_string(cfg.journal_max_bytes) + "); waiting for the database to catch up");
+      } else if (mqtt->paused() &&
+                 bytes < static_cast<std::uint64_t>(kResumeFraction * static_cast<double>(cfg.journal_max_bytes))) {
+        mqtt->resume();
+      }
+    }
+  }
+
+  HealthSnapshot health() const {
+    HealthSnapshot h;
+    h.version = IOTD_VERSION;
+    h.uptime_ms = time::now_ms() - started_at_ms;
+    h.database_backend = spec.dialect;
+    h.database_ok = writer->database_ok();
+    if (!h.database_ok) h.database_error = writer->last_error();
+    h.mqtt_enabled = static_cast<bool>(mqtt);
+    h.mqtt_url = cfg.mqtt_url;
+    if (mqtt) {
+      h.mqtt_connected = mqtt->connected();
+      h.ingest_paused = mqtt->paused();
+      if (h.ingest_paused) h.ingest_pause_reason = mqtt->state();
+      else if (!h.mqtt_connected) h.degraded_reasons.push_back("mqtt " + mqtt->state());
+    }
+    const auto last = journal->last_seq();
+    const auto committed = writer->committed_seq();
+    h.journal_backlog = last > committed ? last - committed : 0;
+    h.journal_bytes = journal->bytes_on_disk();
+    if (h.journal_backlog > 0) {
+      auto last_commit = counters.last_commit_at_ms.load();
+      h.commit_lag_ms = time::now_ms() - (last_commit ? last_commit : started_at_ms);
+    }
+    if (h.journal_backlog > kBacklogDegraded)
+      h.degraded_reasons.push_back("journal backlog " + std::to_string(h.journal_backlog) + " frames");
+    if (h.commit_lag_ms > kCommitLagDegradedMs)
+      h.degraded_reasons.push_back("no commit for " + std::to_string(h.commit_lag_ms / 1000) + " s with frames waiting");
+    if (!h.database_ok) h.degraded_reasons.push_back("database writes failing: " + h.database_error);
+    if (journal->recovery().quarantined_segments > 0)
+      h.degraded_reasons.push_back(std::to_string(journal->recovery().quarantined_segments) +
+                                   " journal segment(s) quarantined (*.bad in " + cfg.journal_dir + ")");
+    if (journal->append_failures() > 0)
+      h.degraded_reasons.push_back("journal append failures: " + std::to_string(journal->append_failures()));
+    return h;
+  }
+
+  void shutdown() {
+    spdlog::info("shutting down: stopping MQTT intake");
+    monitor.request_stop();
+    if (monitor.joinable()) monitor.join();
+    if (mqtt) mqtt->stop();
+    auto backlog = journal->last_seq() - writer->committed_seq();
+    spdlog::info("draining {} journal frame(s) into the database", backlog);
+    writer->stop(std::chrono::seconds(30));
+    server->stop();
+    journal->sync();
+    spdlog::info("stopped; committed through journal seq {}", writer->committed_seq());
+  }
+};
+
+App::App(config::Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+
+App::~App() = default;
+
+int App::wait_for_shutdown() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  impl_->shutdown();
+  return 0;
+}
+
+}  // namespace iotd::app

@@ -1,0 +1,58 @@
+// iotd: args -> config -> App -> run -> exit code.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "iotd/app/app.hpp"
+#include "iotd/config/config.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  using namespace iotd;
+  config::Invocation inv;
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+    inv = config::parse_invocation(args, env);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "iotd: configuration error: %s\n", e.what());
+    return 2;
+  }
+  if (inv.command == "help") {
+    std::cout << config::help_text();
+    return 0;
+  }
+  if (inv.command == "version") {
+    std::cout << "iotd " << IOTD_VERSION << "\n";
+    return 0;
+  }
+  if (inv.command == "config") {
+    if (inv.config_output == "example") std::cout << config::example_config_file();
+    else if (inv.config_output == "markdown") std::cout << config::markdown_table();
+    else
+      for (const auto& s : config::settings()) {
+        std::string key(s.env);
+        std::string value = inv.config.values[key];
+        bool secret = key == "IOTD_ADMIN_KEY" || key == "IOTD_MQTT_PASSWORD" ||
+                      (key == "IOTD_DATABASE_URL" && value.find('@') != std::string::npos);
+        if (secret && !value.empty()) value = "(hidden)";
+        std::cout << key << "=" << value << "  # " << inv.config.sources[key] << "\n";
+      }
+    return 0;
+  }
+  try {
+    app::setup_logging(inv.config);
+    for (const auto& w : inv.warnings) spdlog::warn("{}", w);
+    if (inv.command == "migrate") return app::run_migrate(inv.config);
+    app::block_shutdown_signals();
+    app::App service(inv.config);
+    return service.wait_for_shutdown();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    spdlog::shutdown();
+    return 1;
+  }
+}

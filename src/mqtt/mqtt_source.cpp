@@ -1,0 +1,236 @@
+#include "iotd/mqtt/mqtt_source.hpp"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+#include "iotd/core/time.hpp"
+
+namespace iotd::mqtt {
+
+struct MqttSource::Client {
+  ::mqtt::async_client cli;
+  Client(const std::string& uri, const std::string& id, int version)
+      : cli(uri, id, ::mqtt::create_options(version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)) {}
+};
+
+namespace {
+
+// Everything but the MQTT 5 properties (see connect_once).
+::mqtt::connect_options make_connect_options(const MqttOptions& o) {
+  auto b = ::mqtt::connect_options_builder();
+  b.keep_alive_interval(o.keepalive).connect_timeout(std::chrono::seconds(10));
+  if (o.version == 5) {
+    b.mqtt_version(MQTTVERSION_5).clean_start(false);
+  } else {
+    b.mqtt_version(MQTTVERSION_3_1_1).clean_session(false);
+  }
+  if (!o.username.empty()) b.user_name(o.username);
+  if (!o.password.empty()) b.password(o.password);
+  if (o.url.rfind("ssl://", 0) == 0) {
+    auto ssl = ::mqtt::ssl_options_builder();
+    if (!o.ca_file.empty()) ssl.trust_store(o.ca_file);
+    if (!o.cert_file.empty()) ssl.key_store(o.cert_file);
+    if (!o.key_file.empty()) ssl.private_key(o.key_file);
+    b.ssl(ssl.finalize());
+  }
+  return b.finalize();
+}
+
+std::string normalise_url(std::string url) {
+  if (url.rfind("mqtt://", 0) == 0) return "tcp://" + url.substr(7);
+  if (url.rfind("mqtts://", 0) == 0) return "ssl://" + url.substr(8);
+  return url;
+}
+
+}  // namespace
+
+MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& counters)
+    : opts_(std::move(opts)), journal_(journal), counters_(counters) {
+  opts_.url = normalise_url(opts_.url);
+  try {
+    client_ = std::make_unique<Client>(opts_.url, opts_.client_id, opts_.version);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("IOTD_MQTT_URL \"" + opts_.url + "\": " + e.what());
+  }
+  auto& cli = client_->cli;
+  // Every callback before the first connect(): a callback set later leaves a window in
+  // which Paho acknowledges messages the application never sees.
+  cli.set_message_callback([this](::mqtt::const_message_ptr m) { on_message(m.get()); });
+  cli.set_connected_handler([this](const std::string&) {
+    connected_ = true;
+  });
+  cli.set_connection_lost_handler([this](const std::string& cause) {
+    connected_ = false;
+    set_state("disconnected: connection lost" + (cause.empty() ? std::string() : " (" + cause + ")"));
+    std::lock_guard lock(mu_);
+    wake_ = true;
+    cv_.notify_all();
+  });
+  cli.set_disconnected_handler([this](const ::mqtt::properties&, ::mqtt::ReasonCode rc) {
+    connected_ = false;
+    std::lock_guard lock(mu_);
+    wake_ = true;
+    cv_.notify_all();
+  });
+
+  set_state("disconnected: not started");
+}
+
+MqttSource::~MqttSource() { stop(); }
+
+void MqttSource::set_state(std::string s) {
+  std::lock_guard lock(mu_);
+  state_ = std::move(s);
+}
+
+std::string MqttSource::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+void MqttSource::on_message(const void* p) {
+  // Runs on Paho's receive thread while Paho holds its global mutex. Append and return;
+  // never throw into C code.
+  try {
+    const auto* m = static_cast<const ::mqtt::message*>(p);
+    if (m->is_retained() && opts_.ignore_retained) {
+      counters_.mqtt_retained_ignored++;
+      return;
+    }
+    std::uint8_t flags = 0;
+    if (m->is_duplicate()) flags |= journal::kDup;
+    if (m->is_retained()) flags |= journal::kRetained;
+    const auto& payload = m->get_payload();
+    switch (journal_.append(m->get_topic(), std::string_view(payload.data(), payload.size()),
+                            time::now_ms(), flags)) {
+      case journal::AppendResult::appended:
+        counters_.mqtt_received++;
+        break;
+      case journal::AppendResult::duplicate:
+        counters_.mqtt_duplicates++;
+        break;
+      case journal::AppendResult::failed:
+        counters_.journal_append_failures++;
+        if (!append_failed_.exchange(true))
+          spdlog::critical("journal append failed: this message is acknowledged but NOT stored; "
+                           "check disk space and permissions of the journal directory");
+        break;
+    }
+  } catch (...) {
+    counters_.journal_append_failures++;
+  }
+}
+
+bool MqttSource::connect_once() {
+  auto& cli = client_->cli;
+  set_state("connecting");
+  try {
+    // Paho C++ 1.2.0's connect_options copy/move constructors keep connectProperties
+    // pointing at the SOURCE object's properties: after any copy it dangles (we saw
+    // garbage, a crash in MQTTProperties_copy, and a session expiry that never reached the
+    // broker, so sessions were not kept). Set the properties on this object, which
+    // outlives connect(), whose by-value copy then points here while Paho copies them.
+    auto conn = make_connect_options(opts_);
+    if (opts_.version == 5)
+      conn.set_properties({{::mqtt::property::SESSION_EXPIRY_INTERVAL,
+                            static_cast<int>(opts_.session_expiry.count())}});
+    auto tok = cli.connect(conn);
+    if (!tok->wait_for(std::chrono::seconds(15))) {
+      set_state("disconnected: connect timed out");
+      return false;
+    }
+    auto rsp = tok->get_connect_response();
+    std::vector<std::string> filters = opts_.filters;
+    auto sub = cli.subscribe(::mqtt::string_collection::create(filters),
+                             std::vector<int>(filters.size(), opts_.qos));
+    if (!sub->wait_for(std::chrono::seconds(15))) {
+      set_state("connected: subscribe timed out");
+      cli.disconnect()->wait_for(std::chrono::seconds(2));
+      return false;
+    }
+    connected_ = true;
+    set_state("connected");
+    if (paused_) {  // pause() raced with this connect
+      cli.disconnect()->wait_for(std::chrono::seconds(5));
+      connected_ = false;
+      return false;
+    }
+    spdlog::info("MQTT connected to {} as {} (MQTT {}, session {}), subscribed to {}", opts_.url,
+                 opts_.client_id, opts_.version == 5 ? "5" : "3.1.1",
+                 rsp.is_session_present() ? "resumed" : "new", fmt::join(filters, ", "));
+    return true;
+  } catch (const ::mqtt::exception& e) {
+    connected_ = false;
+    set_state(std::string("disconnected: ") + e.what());
+    return false;
+  }
+}
+
+void MqttSource::supervise(std::stop_token st) {
+  auto delay = opts_.reconnect_min;
+  std::string last_logged;
+  while (!st.stop_requested()) {
+    if (!paused_ && !connected_) {
+      if (connect_once()) {
+        delay = opts_.reconnect_min;
+        last_logged.clear();
+      } else {
+        auto s = state();
+        if (s != last_logged) {
+          spdlog::warn("MQTT {} ({}); retrying every {} s at most", opts_.url, s,
+                       std::chrono::duration_cast<std::chrono::seconds>(opts_.reconnect_max).count());
+          last_logged = s;
+        }
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, st, delay, [&] { return false; });
+        delay = std::min(delay * 2, opts_.reconnect_max);
+        continue;
+      }
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, st, std::chrono::seconds(1), [&] { return wake_; });
+    wake_ = false;
+  }
+}
+
+void MqttSource::start() {
+  supervisor_ = std::jthread([this](std::stop_token st) { supervise(st); });
+}
+
+void MqttSource::stop() {
+  if (stopping_.exchange(true)) return;
+  if (supervisor_.joinable()) {
+    supervisor_.request_stop();
+    supervisor_.join();
+  }
+  try {
+    if (client_->cli.is_connected()) client_->cli.disconnect()->wait_for(std::chrono::seconds(5));
+  } catch (const std::exception& e) {
+    spdlog::warn("MQTT disconnect: {}", e.what());
+  }
+  connected_ = false;
+  set_state("disconnected: stopped");
+}
+
+void MqttSource::pause(const std::string& reason) {
+  if (paused_.exchange(true)) return;
+  spdlog::warn("MQTT intake paused: {}", reason);
+  set_state("paused: " + reason);
+  try {
+    if (client_->cli.is_connected()) client_->cli.disconnect()->wait_for(std::chrono::seconds(5));
+  } catch (const std::exception& e) {
+    spdlog::warn("MQTT disconnect while pausing: {}", e.what());
+  }
+  connected_ = false;
+  set_state("paused: " + reason);
+}
+
+void MqttSource::resume() {
+  if (!paused_.exchange(false)) return;
+  spdlog::info("MQTT intake resumed");
+  std::lock_guard lock(mu_);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace iotd::mqtt

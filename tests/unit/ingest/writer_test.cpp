@@ -1,0 +1,288 @@
+// The writer against a real journal and a real SQLite file.
+#include "iotd/ingest/writer.hpp"
+
+#include <gtest/gtest.h>
+#include <soci/soci.h>
+
+#include <set>
+#include <thread>
+
+#include "iotd/core/time.hpp"
+#include "iotd/storage/database.hpp"
+#include "support/temp_dir.hpp"
+
+namespace iotd::ingest {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WriterTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  storage::ConnectionSpec spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string());
+  std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<storage::WriteStore> store;
+  std::unique_ptr<storage::Repository> repo;
+  storage::LatestCache latest;
+  Counters counters;
+  std::unique_ptr<Writer> writer;
+  std::vector<CommitEvent> events;
+  std::mutex events_mu;
+
+  void SetUp() override {
+    storage::migrate(spec);
+    repo = storage::make_repository(spec, 2);
+    open();
+  }
+
+  WriterOptions options() {
+    WriterOptions o;
+    o.instance_id = "test";
+    o.topics = pipeline::parse_topic_templates("sensors/{device_id}/data,iot/{device_id}/telemetry");
+    o.max_batch = 500;
+    return o;
+  }
+
+  void open(WriterOptions o) {
+    journal::JournalOptions jo;
+    jo.dir = dir / "journal";
+    jo.segment_bytes = 256 * 1024;
+    journal = std::make_unique<journal::Journal>(jo);
+    store = storage::make_write_store(spec);
+    writer = std::make_unique<Writer>(std::move(o), *journal, *store, latest, counters);
+    writer->set_commit_listener([this](const CommitEvent& e) {
+      std::lock_guard lock(events_mu);
+      events.push_back(e);
+    });
+    writer->start();
+  }
+  void open() { open(options()); }
+
+  void close() {
+    writer->stop(5s);
+    writer.reset();
+    store.reset();
+    journal.reset();
+  }
+
+  void append(const std::string& topic, const std::string& payload, std::uint8_t flags = 0) {
+    ASSERT_EQ(journal->append(topic, payload, time::now_ms(), flags), journal::AppendResult::appended);
+  }
+
+  void wait_committed() {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (writer->committed_seq() < journal->last_seq()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "writer did not catch up";
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  std::vector<storage::StoredReading> all_readings() {
+    storage::ReadingQuery q;
+    q.limit = 10000;
+    return repo->readings(q).rows;
+  }
+};
+
+TEST_F(WriterTest, CommitsDecodedReadingsAndUpdatesLatest) {
+  append("sensors/ESP32_001/data", R"({"temperature": 24.5, "humidity": 55, "timestamp": "2026-01-29T14:30:45Z"})");
+  append("iot/device-003/telemetry", R"({"device_id": "device-003", "voltage": 231.45, "current": 4.2})");
+  wait_committed();
+  auto rows = all_readings();
+  ASSERT_EQ(rows.size(), 2u);
+  auto esp = rows[0].device_id == "ESP32_001" ? rows[0] : rows[1];
+  EXPECT_EQ(esp.ts_ms, *time::parse_iso8601_ms("2026-01-29T14:30:45Z"));
+  EXPECT_NE(esp.metrics_json.find("\"temperature\":24.5"), std::string::npos) << esp.metrics_json;
+  auto l = latest.device("device-003");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->metrics.at("voltage").value, 231.45);
+  EXPECT_EQ(counters.messages_stored.load(), 2u);
+}
+
+TEST_F(WriterTest, BadPayloadsGoToRejectsWithReasonAndCounter) {
+  append("iot/device-001/telemetry", "not-json");
+  append("sensors/ESP32_001/data", R"({"data": "01 03 0C 32"})");
+  append("sensors/ESP32_001/data", R"({"temperature": 20})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 1u);
+  storage::RejectQuery q;
+  auto rejects = repo->rejects(q);
+  ASSERT_EQ(rejects.size(), 2u);
+  std::set<std::string> reasons{rejects[0].reason, rejects[1].reason};
+  EXPECT_EQ(reasons, (std::set<std::string>{"not_json", "no_metrics"}));
+  for (const auto& r : rejects) {
+    if (r.reason == "not_json") {
+      EXPECT_EQ(r.payload, "not-json");
+      EXPECT_EQ(r.topic, "iot/device-001/telemetry");
+      EXPECT_EQ(r.source, "mqtt");
+    }
+  }
+  EXPECT_EQ(counters.rejects_total(), 2u);
+}
+
+TEST_F(WriterTest, AlarmRaisedUpdatedClearedInTheSameTransactionsAsReadings) {
+  append("sensors/d1/data", R"({"temperature": 57.2, "timestamp": 1767225600})");
+  append("sensors/d1/data", R"({"temperature": 63.0, "timestamp": 1767225660})");
+  wait_committed();
+  storage::AlertQuery aq;
+  auto alerts = repo->alerts(aq);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].state, "active");
+  EXPECT_EQ(alerts[0].count, 2);
+  EXPECT_EQ(alerts[0].peak_value, 63.0);
+  EXPECT_EQ(alerts[0].raised_ts_ms, 1767225600000);
+  append("sensors/d1/data", R"({"temperature": 20.0, "timestamp": 1767225720})");
+  wait_committed();
+  alerts = repo->alerts(aq);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].state, "cleared");
+  EXPECT_EQ(alerts[0].cleared_ts_ms, 1767225720000);
+  EXPECT_EQ(counters.alerts_raised.load(), 1u);
+  EXPECT_EQ(counters.alerts_cleared.load(), 1u);
+}
+
+TEST_F(WriterTest, ActiveAlarmSurvivesRestartAndIsNotRaisedTwice) {
+  append("sensors/d1/data", R"({"temperature": 57.2, "timestamp": 1767225600})");
+  wait_committed();
+  close();
+  open();
+  append("sensors/d1/data", R"({"temperature": 58.0, "timestamp": 1767225660})");
+  wait_committed();
+  storage::AlertQuery aq;
+  auto alerts = repo->alerts(aq);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].count, 2);
+}
+
+TEST_F(WriterTest, RestartResumesAtCheckpointWithoutDuplicates) {
+  for (int i = 0; i < 300; ++i)
+    append("sensors/d" + std::to_string(i % 7) + "/data", R"({"n": )" + std::to_string(i) + "}");
+  wait_committed();
+  close();
+  open();
+  for (int i = 300; i < 400; ++i)
+    append("sensors/d" + std::to_string(i % 7) + "/data", R"({"n": )" + std::to_string(i) + "}");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 400u);
+}
+
+TEST_F(WriterTest, UncommittedFramesAreReplayedAfterAnUncleanStop) {
+  // Frames appended while no writer runs (as after kill -9 between append and commit).
+  close();
+  {
+    journal::JournalOptions jo;
+    jo.dir = dir / "journal";
+    jo.segment_bytes = 256 * 1024;
+    journal::Journal j(jo);
+    for (int i = 0; i < 50; ++i)
+      j.append("sensors/x/data", R"({"n": )" + std::to_string(i) + "}", time::now_ms(), 0);
+  }
+  open();
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 50u);
+}
+
+TEST_F(WriterTest, ContentDuplicatesAreStoredOnce) {
+  const std::string msg = R"({"v":2,"device_id":"dc-meter-dup","ts":"2026-02-12T10:00:00Z","seq":5,"measurements":[{"ts":"2026-02-12T10:00:00Z","type":"voltage_dc","val":750.0,"unit":"V"}]})";
+  append("iot/dc-meter-dup/telemetry", msg);
+  append("iot/dc-meter-dup/telemetry", msg);  // an ESP32 re-flushing its buffer
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 1u);
+  EXPECT_EQ(counters.messages_deduplicated.load(), 1u);
+  // Same time, different seq: a distinct message, kept.
+  std::string other = msg;
+  other.replace(other.find("\"seq\":5"), 7, "\"seq\":6");
+  append("iot/dc-meter-dup/telemetry", other);
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 2u);
+}
+
+TEST_F(WriterTest, DeviceLimitRejectsNewDevicesOnly) {
+  close();
+  auto o = options();
+  o.max_devices = 2;
+  open(o);
+  append("sensors/a/data", R"({"t": 1})");
+  append("sensors/b/data", R"({"t": 1})");
+  append("sensors/c/data", R"({"t": 1})");
+  append("sensors/a/data", R"({"t": 2})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 3u);
+  auto rejects = repo->rejects({});
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].reason, "device_limit");
+  EXPECT_EQ(rejects[0].topic, "sensors/c/data");
+}
+
+TEST_F(WriterTest, RetainedFramesAreIgnoredButCheckpointed) {
+  append("sensors/a/data", R"({"t": 1})", journal::kRetained);
+  append("sensors/a/data", R"({"t": 2})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 1u);
+  EXPECT_EQ(counters.mqtt_retained_ignored.load(), 1u);
+}
+
+TEST_F(WriterTest, CommitListenerSeesStoredReadingsAndAlerts) {
+  append("sensors/hot/data", R"({"temperature": 99})");
+  wait_committed();
+  std::lock_guard lock(events_mu);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].readings.at(0).device_id, "hot");
+  ASSERT_EQ(events[0].alerts.size(), 1u);
+  EXPECT_GT(events[0].alerts[0].id, 0);
+}
+
+TEST_F(WriterTest, StopDrainsEverythingAppended) {
+  for (int i = 0; i < 5000; ++i) append("sensors/d/data", R"({"n": )" + std::to_string(i) + "}");
+  auto last = journal->last_seq();
+  writer->stop(10s);
+  EXPECT_EQ(writer->committed_seq(), last);
+  EXPECT_EQ(all_readings().size(), 5000u);
+}
+
+TEST_F(WriterTest, PoisonedMessageGoesToRejectsWithoutStallingTheRest) {
+  // A real permanent database error for exactly one row: a trigger that aborts its insert.
+  close();
+  {
+    soci::session s("sqlite3", "db=" + (dir / "t.db").string());
+    s << "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.metrics LIKE '%666%' "
+         "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END";
+  }
+  open();
+  for (int i = 0; i < 10; ++i)
+    append("sensors/p" + std::to_string(i) + "/data", R"({"n": )" + std::to_string(i == 5 ? 666 : i) + "}");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 9u);
+  auto rejects = repo->rejects({});
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].reason, "store_error");
+  EXPECT_EQ(rejects[0].topic, "sensors/p5/data");
+  EXPECT_NE(rejects[0].detail.find("poisoned row"), std::string::npos) << rejects[0].detail;
+  // The writer goes on.
+  append("sensors/after/data", R"({"n": 11})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 10u);
+  EXPECT_TRUE(writer->database_ok());
+}
+
+TEST_F(WriterTest, TransientLockIsRetriedUntilTheDatabaseIsFreeAgain) {
+  close();
+  spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string() + "?timeout=1");
+  open();
+  soci::session blocker("sqlite3", "db=" + (dir / "t.db").string());
+  blocker << "BEGIN EXCLUSIVE";
+  for (int i = 0; i < 20; ++i) append("sensors/l/data", R"({"n": )" + std::to_string(i) + "}");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (writer->database_ok() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(writer->database_ok()) << "a held write lock must show as a database problem";
+  EXPECT_NE(writer->last_error().find("locked"), std::string::npos) << writer->last_error();
+  EXPECT_EQ(writer->committed_seq(), 0u);
+  blocker << "ROLLBACK";
+  wait_committed();
+  EXPECT_TRUE(writer->database_ok());
+  EXPECT_EQ(all_readings().size(), 20u);
+  EXPECT_GE(counters.commit_failures.load(), 1u);
+}
+
+}  // namespace
+}  // namespace iotd::ingest
