@@ -1,0 +1,164 @@
+// End to end through the real binary: mosquitto -> iotd -> SQLite -> REST.
+#include <gtest/gtest.h>
+
+#include "support/iotd_process.hpp"
+#include "support/publisher.hpp"
+#include "support/services.hpp"
+
+namespace iotd::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class PipelineE2E : public ::testing::Test {
+ protected:
+  TempDir dir;
+  MosquittoServer broker;
+  std::unique_ptr<IotdProcess> iotd;
+
+  void SetUp() override {
+    iotd = std::make_unique<IotdProcess>(IotdProcess::Options{dir / "iotd", broker.url(), {}});
+    ASSERT_TRUE(eventually([&] { return iotd->get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s))
+        << iotd->log();
+  }
+
+  void publish(std::vector<OutMessage> msgs) {
+    auto r = publish_all(broker.url(), "e2e-pub", msgs, 1);
+    ASSERT_EQ(r.acknowledged, msgs.size());
+  }
+
+  json latest(const std::string& device) {
+    auto r = iotd->get("/api/v1/readings/latest?device_id=" + device);
+    return r.status == 200 ? r.json() : json();
+  }
+};
+
+TEST_F(PipelineE2E, PublishedReadingIsServedLatestHistoryStatsAndExport) {
+  publish({{"sensors/ESP32_001/data",
+            R"({"temperature": 24.5, "vibration": 12.3, "gas": 450.0, "power": 250.5, "timestamp": "2026-01-29T14:30:45"})"},
+           {"sensors/ESP32_001/data",
+            R"({"temperature": 25.5, "vibration": 11.0, "gas": 470.0, "power": 251.5, "timestamp": "2026-01-29T14:31:45"})"}});
+  ASSERT_TRUE(eventually([&] { return !latest("ESP32_001").is_null(); }, 10s)) << iotd->log();
+  auto l = latest("ESP32_001");
+  EXPECT_EQ(l["device_id"], "ESP32_001");
+  EXPECT_EQ(l["metrics"]["temperature"]["value"], 25.5);
+  EXPECT_EQ(l["metrics"]["temperature"]["timestamp"], "2026-01-29T14:31:45.000Z");
+
+  auto h = iotd->get("/api/v1/readings?device_id=ESP32_001&limit=10").json();
+  ASSERT_EQ(h["count"], 2);
+  EXPECT_EQ(h["data"][0]["timestamp"], "2026-01-29T14:31:45.000Z");  // newest first
+  EXPECT_EQ(h["data"][1]["metrics"]["gas"], 450.0);
+
+  auto s = iotd->get("/api/v1/stats?device_id=ESP32_001").json();
+  EXPECT_EQ(s["metrics"]["temperature"]["count"], 2);
+  EXPECT_DOUBLE_EQ(s["metrics"]["temperature"]["avg"].get<double>(), 25.0);
+  EXPECT_EQ(s["metrics"]["gas"]["max"], 470.0);
+
+  auto a = iotd->get("/api/v1/aggregate?device_id=ESP32_001&metric=temperature&interval=1h"
+                     "&from=2026-01-29T14:00:00Z&to=2026-01-29T15:00:00Z").json();
+  ASSERT_EQ(a["buckets"].size(), 1u);
+  EXPECT_EQ(a["buckets"][0]["metrics"]["temperature"]["count"], 2);
+
+  auto e = iotd->get("/api/v1/export?device_id=ESP32_001&format=columnar").json();
+  EXPECT_EQ(e["sample_count"], 2);
+  EXPECT_EQ(e["columns"]["temperature"], json({24.5, 25.5}));
+
+  auto csv = iotd->get("/api/v1/export?device_id=ESP32_001&format=csv&metric=temperature");
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_NE(csv.body.find("timestamp,device_id,temperature"), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find("2026-01-29T14:30:45.000Z,ESP32_001,24.5"), std::string::npos) << csv.body;
+}
+
+TEST_F(PipelineE2E, AlertIsRaisedUpdatedClearedAndAcknowledged) {
+  publish({{"sensors/device5/data", R"({"temperature": 57.21, "timestamp": 1767225600})"},
+           {"sensors/device5/data", R"({"temperature": 61.0, "timestamp": 1767225660})"}});
+  json alerts;
+  ASSERT_TRUE(eventually([&] {
+    alerts = iotd->get("/api/v1/alerts?device_id=device5").json();
+    return alerts["count"] == 1 && alerts["data"][0]["count"] == 2;
+  }, 10s)) << alerts.dump();
+  auto a = alerts["data"][0];
+  EXPECT_EQ(a["metric"], "temperature");
+  EXPECT_EQ(a["state"], "active");
+  EXPECT_EQ(a["peak_value"], 61.0);
+  EXPECT_EQ(a["raised_at"], "2026-01-01T00:00:00.000Z");
+
+  publish({{"sensors/device5/data", R"({"temperature": 21.0, "timestamp": 1767225720})"}});
+  ASSERT_TRUE(eventually([&] {
+    return iotd->get("/api/v1/alerts?device_id=device5&state=cleared").json()["count"] == 1;
+  }, 10s));
+
+  auto id = std::to_string(a["id"].get<long long>());
+  EXPECT_EQ(iotd->post("/api/v1/alerts/" + id + "/ack", "").status, 401);
+  EXPECT_EQ(iotd->post("/api/v1/alerts/" + id + "/ack", "", {{"X-API-Key", "wrong-key-wrong-key"}}).status, 403);
+  auto ack = iotd->post("/api/v1/alerts/" + id + "/ack", "", {{"X-API-Key", kTestAdminKey}});
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  EXPECT_EQ(ack.json()["acknowledged"], true);
+  EXPECT_EQ(iotd->post("/api/v1/alerts/999999/ack", "", {{"Authorization", std::string("Bearer ") + kTestAdminKey}}).status, 404);
+}
+
+TEST_F(PipelineE2E, BadPayloadsAreRejectedWithReasonsAndGoodOnesStillStored) {
+  publish({{"iot/device-001/telemetry", "not-json"},
+           {"sensors/ESP32_001/data", R"({"temperature":nan,"humidity":nan,"gas":1873})"},
+           {"sensors/ESP32_001/data", R"({"data": "01 03 0C 32 30"})"},
+           {"sensors/ESP32_001/data", std::string("\xff\xfe\x00\x01", 4)},
+           {"sensors/ok/data", R"({"temperature": 20})"}});
+  ASSERT_TRUE(eventually([&] { return !latest("ok").is_null(); }, 10s));
+  EXPECT_EQ(latest("ESP32_001")["metrics"]["gas"]["value"], 1873.0) << "nan fields dropped, message kept";
+  EXPECT_FALSE(latest("ESP32_001")["metrics"].contains("temperature"));
+
+  EXPECT_EQ(iotd->get("/api/v1/rejects").status, 401);
+  auto rj = iotd->get("/api/v1/rejects", {{"X-API-Key", kTestAdminKey}});
+  ASSERT_EQ(rj.status, 200);
+  auto rejects = rj.json();
+  ASSERT_EQ(rejects["count"], 3) << rejects.dump();
+  std::multiset<std::string> reasons;
+  for (const auto& r : rejects["data"]) reasons.insert(r["reason"].get<std::string>());
+  EXPECT_EQ(reasons, (std::multiset<std::string>{"not_json", "not_json", "no_metrics"}));
+  auto h = iotd->get("/api/v1/health").json();
+  EXPECT_EQ(h["status"], "ok") << h.dump();
+}
+
+TEST_F(PipelineE2E, InvalidQueriesGetJsonErrors) {
+  for (const char* target : {"/api/v1/readings?limit=0", "/api/v1/readings?limit=10001",
+                             "/api/v1/readings?limit=abc", "/api/v1/readings?from=yesterday",
+                             "/api/v1/readings?device_id=bad%20id", "/api/v1/aggregate?interval=7m",
+                             "/api/v1/readings?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"}) {
+    auto r = iotd->get(target);
+    EXPECT_EQ(r.status, 400) << target << " -> " << r.body;
+    EXPECT_TRUE(r.json()["error"].contains("message")) << target;
+  }
+  auto nf = iotd->get("/api/v1/nope");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.json()["error"]["code"], "not_found");
+  EXPECT_EQ(iotd->get("/api/v1/readings/latest?device_id=never-seen").status, 404);
+}
+
+TEST_F(PipelineE2E, GracefulRestartKeepsDataAndExitsZero) {
+  publish({{"sensors/keep/data", R"({"humidity": 40, "timestamp": "2026-03-01T00:00:00Z"})"}});
+  ASSERT_TRUE(eventually([&] { return !latest("keep").is_null(); }, 10s));
+  EXPECT_EQ(iotd->stop(), 0) << iotd->log();
+  iotd->start();
+  EXPECT_EQ(latest("keep")["metrics"]["humidity"]["value"], 40.0);
+  EXPECT_EQ(iotd->get("/api/v1/readings?device_id=keep").json()["count"], 1);
+}
+
+TEST_F(PipelineE2E, SeedCompatibilityRoutes) {
+  publish({{"sensors/ESP32_001/data", R"({"temperature": 24.5, "gas": 450.0, "timestamp": "2026-01-29T14:30:45"})"}});
+  ASSERT_TRUE(eventually([&] { return !latest("ESP32_001").is_null(); }, 10s));
+  EXPECT_EQ(iotd->get("/api/health").json()["status"], "healthy");
+  auto l = iotd->get("/api/sensors/latest?device_id=ESP32_001").json();
+  EXPECT_EQ(l["data"]["temperature"], 24.5);
+  auto nf = iotd->get("/api/sensors/latest?device_id=ESP32_404");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.json()["message"], "No sensor readings found");
+  auto ml = iotd->get("/api/sensors/ml-data?device_id=ESP32_001").json();
+  EXPECT_EQ(ml["data"]["gases"], json({450.0}));
+  EXPECT_EQ(ml["data"]["temperatures"], json({24.5}));
+  auto st = iotd->get("/api/sensors/stats?device_id=ESP32_001").json();
+  EXPECT_EQ(st["stats"]["avg_temperature"], 24.5);
+}
+
+}  // namespace
+}  // namespace iotd::test

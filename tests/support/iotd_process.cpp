@@ -1,0 +1,121 @@
+#include "support/iotd_process.hpp"
+
+#include <gtest/gtest.h>
+#include <soci/soci.h>
+
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/services.hpp"
+
+#ifndef IOTD_BINARY
+#define IOTD_BINARY "iotd"
+#endif
+
+namespace iotd::test {
+
+nlohmann::json HttpReply::json() const {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error("response is not JSON: " + body.substr(0, 300));
+  return j;
+}
+
+IotdProcess::IotdProcess(Options opts) : opts_(std::move(opts)) {
+  std::filesystem::create_directories(opts_.data_dir);
+  port_ = free_tcp_port();
+  start();
+}
+
+IotdProcess::~IotdProcess() {
+  if (process_) process_->stop(std::chrono::seconds(30));
+}
+
+std::string IotdProcess::log() const {
+  return process_ ? process_->read_log() : std::string();
+}
+
+void IotdProcess::start() {
+  ProcessOptions po;
+  po.log_file = opts_.data_dir / "iotd.log";
+  po.cwd = opts_.data_dir;
+  po.env["IOTD_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
+  po.env["IOTD_DATABASE_URL"] = "sqlite:///" + db_path().string();
+  po.env["IOTD_JOURNAL_DIR"] = (opts_.data_dir / "journal").string();
+  po.env["IOTD_MQTT_URL"] = opts_.mqtt_url;
+  po.env["IOTD_INSTANCE_ID"] = "itest";
+  po.env["IOTD_MQTT_CLIENT_ID"] = "iotd-itest-" + std::to_string(port_);
+  po.env["IOTD_ADMIN_KEY"] = kTestAdminKey;
+  po.env["IOTD_IO_THREADS"] = "2";
+  for (const auto& [k, v] : opts_.env) po.env[k] = v;
+  process_.emplace(std::vector<std::string>{IOTD_BINARY}, po);
+  bool live = eventually(
+      [&] {
+        if (!process_->running()) return true;
+        try {
+          return get("/api/v1/health/live").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      opts_.start_timeout);
+  if (!live || !process_->running())
+    throw std::runtime_error("iotd did not become live; log:\n" + process_->read_log());
+}
+
+int IotdProcess::stop(std::chrono::milliseconds grace) {
+  if (!process_) return -1;
+  int status = process_->stop(grace);
+  return Process::exit_code(status);
+}
+
+void IotdProcess::kill9() {
+  if (!process_) return;
+  process_->kill(SIGKILL);
+  process_->wait_exit(std::chrono::seconds(10));
+}
+
+HttpReply IotdProcess::request(const std::string& method, const std::string& target,
+                               const std::string& body, const std::map<std::string, std::string>& headers) {
+  HttpClient client("127.0.0.1", port_);
+  HttpHeaders h(headers.begin(), headers.end());
+  auto r = client.request(method, target, body, h);
+  return HttpReply{r.status, r.body, r.headers};
+}
+
+HttpReply IotdProcess::get(const std::string& target, const std::map<std::string, std::string>& headers) {
+  return request("GET", target, "", headers);
+}
+
+HttpReply IotdProcess::post(const std::string& target, const std::string& body,
+                            const std::map<std::string, std::string>& headers) {
+  return request("POST", target, body, headers);
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query) {
+  soci::session s("sqlite3", "db=" + db.string() + " timeout=10");
+  long long n = 0;
+  s << sql_count_query, soci::into(n);
+  return n;
+}
+
+std::vector<double> sqlite_metric_values(const std::filesystem::path& db, const std::string& name) {
+  soci::session s("sqlite3", "db=" + db.string() + " timeout=10");
+  std::vector<double> out;
+  soci::rowset<std::string> rows = (s.prepare << "SELECT metrics FROM messages");
+  for (const auto& text : rows) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains(name) && j[name].is_number()) out.push_back(j[name].get<double>());
+  }
+  return out;
+}
+
+}  // namespace iotd::test

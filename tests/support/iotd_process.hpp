@@ -1,0 +1,70 @@
+// The real iotd binary under test: free HTTP port, its own data directory (SQLite file and
+// journal), an MQTT broker URL, stdout/stderr in a log file. Started by the constructor and
+// ready (HTTP live) when it returns; stopped by PID (SIGTERM, then SIGKILL) when destroyed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "support/process.hpp"
+
+namespace iotd::test {
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  nlohmann::json json() const;  // parses body; fails the test (throws) on bad JSON
+};
+
+inline constexpr const char* kTestAdminKey = "test-admin-key-0123456789abcdef";
+
+class IotdProcess {
+ public:
+  struct Options {
+    std::filesystem::path data_dir;  // required; reused across restarts
+    std::string mqtt_url;            // empty: MQTT disabled
+    std::map<std::string, std::string> env;  // extra IOTD_* settings
+    std::chrono::milliseconds start_timeout{20'000};
+  };
+  explicit IotdProcess(Options opts);
+  ~IotdProcess();
+
+  std::uint16_t port() const { return port_; }
+  std::filesystem::path db_path() const { return opts_.data_dir / "iotd.db"; }
+  std::string log() const;
+
+  void start();
+  // SIGTERM and wait for a clean exit; returns the exit code.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(60));
+  void kill9();
+  void restart() { stop(); start(); }
+
+  HttpReply get(const std::string& target, const std::map<std::string, std::string>& headers = {});
+  HttpReply post(const std::string& target, const std::string& body,
+                 const std::map<std::string, std::string>& headers = {});
+  HttpReply request(const std::string& method, const std::string& target, const std::string& body,
+                    const std::map<std::string, std::string>& headers);
+
+ private:
+  Options opts_;
+  std::uint16_t port_ = 0;
+  std::optional<Process> process_;
+};
+
+// Polls `pred` every 20 ms until it is true or `timeout` passes; returns its last value.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// Row count of a table in a SQLite file (opened read-only next to a running iotd).
+std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query);
+// Every value of metric `name` over all stored messages (for exact-count assertions).
+std::vector<double> sqlite_metric_values(const std::filesystem::path& db, const std::string& name);
+
+}  // namespace iotd::test
