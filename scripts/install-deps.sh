@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages iotd needs to build, run and test (PLATFORM.md §1).
+# Idempotent: installs only what is missing, runs `apt-get update` once when it has to.
+# Usage: scripts/install-deps.sh [--check]   (--check: list what is missing, exit 1 if any)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake ninja-build g++ pkg-config ccache
+  # libraries
+  libboost-dev libboost-system-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libsoci-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libssl-dev libxxhash-dev uuid-dev libexpected-dev
+  libsqlite3-dev libpq-dev libmariadb-dev
+  libgtest-dev libgmock-dev
+  # services the run script and the tests start themselves
+  mosquitto mosquitto-clients postgresql mariadb-server
+  # tools
+  sqlite3 docker-compose curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+if [[ ${1:-} == --check ]]; then
+  echo "install-deps: missing: ${missing[*]}"
+  exit 1
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: missing packages (${missing[*]}) and not root, no sudo: install them as root" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}"
+start=$SECONDS
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done in $((SECONDS - start)) s"
