@@ -138,7 +138,13 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   c.http_listen = get("IOTD_HTTP_LISTEN");
   if (c.http_listen.find(':') == std::string::npos)
     fail("IOTD_HTTP_LISTEN", c.http_listen, "expected host:port");
-  to_int("IOTD_HTTP_LISTEN", c.http_listen.substr(c.http_listen.rfind(':') + 1), 0, 65535);
+  {
+    auto port = c.http_listen.substr(c.http_listen.rfind(':') + 1);
+    std::int64_t n = -1;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (ec != std::errc{} || p != port.data() + port.size() || n < 0 || n > 65535)
+      fail("IOTD_HTTP_LISTEN", c.http_listen, "the port must be a number from 0 to 65535");
+  }
   c.io_threads = static_cast<int>(to_int("IOTD_IO_THREADS", get("IOTD_IO_THREADS"), 0, 256));
   if (c.io_threads == 0) c.io_threads = std::max(1u, std::thread::hardware_concurrency());
   c.db_pool = static_cast<int>(to_int("IOTD_DB_POOL", get("IOTD_DB_POOL"), 1, 256));
