@@ -244,7 +244,7 @@ TEST_F(WriterTest, PoisonedMessageGoesToRejectsWithoutStallingTheRest) {
   // A real permanent database error for exactly one row: a trigger that aborts its insert.
   close();
   {
-    soci::session s("sqlite3", "db=" + (dir / "t.db").string());
+    soci::session s("sqlite3", "db=" + (dir / "t.db").string() + " timeout=10");
     s << "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.metrics LIKE '%666%' "
          "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END";
   }
@@ -269,7 +269,7 @@ TEST_F(WriterTest, TransientLockIsRetriedUntilTheDatabaseIsFreeAgain) {
   close();
   spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string() + "?timeout=1");
   open();
-  soci::session blocker("sqlite3", "db=" + (dir / "t.db").string());
+  soci::session blocker("sqlite3", "db=" + (dir / "t.db").string() + " timeout=10");
   blocker << "BEGIN EXCLUSIVE";
   for (int i = 0; i < 20; ++i) append("sensors/l/data", R"({"n": )" + std::to_string(i) + "}");
   auto deadline = std::chrono::steady_clock::now() + 10s;
