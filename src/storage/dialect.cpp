@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
@@ -53,6 +55,10 @@ constexpr SqlDialect kSqlite{
         "INSERT INTO rejects(source, topic, payload, payload_size, reason, detail, received_at) "
         "VALUES(:source, :topic, CAST(:payload AS BLOB), :payload_size, :reason, :detail, "
         ":received_at)",
+    .multi_row = false,  // vector-free single-row statements are fast in-process
+    .messages_tail = "",
+    .rollup_tail = "",
+    .latest_tail = "",
     .select_reject_payload = "payload",
     .hex_blobs = false,
     .migration_lock = "",
@@ -60,9 +66,8 @@ constexpr SqlDialect kSqlite{
     .transactional_ddl = true,
 };
 
-// PostgreSQL and MySQL: written for the later port, not yet run (no migrations for them yet;
-// migrate() refuses them). PostgreSQL gets ids back with RETURNING; it will want multi-row
-// INSERTs for throughput (PLATFORM §3: vector binding is one round trip per row there).
+// PostgreSQL gets ids back with RETURNING; the writer's hot path uses the multi-row tails
+// (PLATFORM §3: vector binding is one round trip per row there).
 constexpr SqlDialect kPostgresql{
     .kind = Dialect::postgresql,
     .ids = IdRetrieval::returning,
@@ -104,6 +109,15 @@ constexpr SqlDialect kPostgresql{
         "INSERT INTO rejects(source, topic, payload, payload_size, reason, detail, received_at) "
         "VALUES(:source, :topic, decode(:payload, 'hex'), :payload_size, :reason, :detail, "
         ":received_at)",
+    .multi_row = true,
+    .messages_tail = " ON CONFLICT DO NOTHING RETURNING id, device_pk, ts, dedup_key",
+    .rollup_tail =
+        " ON CONFLICT(device_pk, bucket, metric_id) DO UPDATE SET "
+        "n = rollup_1m.n + EXCLUDED.n, sum = rollup_1m.sum + EXCLUDED.sum, "
+        "min = LEAST(rollup_1m.min, EXCLUDED.min), max = GREATEST(rollup_1m.max, EXCLUDED.max)",
+    .latest_tail =
+        " ON CONFLICT(device_pk, metric_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
+        "WHERE EXCLUDED.ts >= latest_values.ts",
     .select_reject_payload = "encode(payload, 'hex')",
     .hex_blobs = true,
     .migration_lock = "SELECT pg_advisory_lock(731962026)",
@@ -112,8 +126,11 @@ constexpr SqlDialect kPostgresql{
 };
 
 // MySQL/MariaDB: never INSERT IGNORE (it also swallows truncation errors, DESIGN §4).
-// To check at the port: SOCI connects with CLIENT_FOUND_ROWS, so affected rows cannot tell a
-// duplicate from an insert; mysql_insert_id() == 0 should (no AUTO_INCREMENT value used).
+// SOCI connects with CLIENT_FOUND_ROWS, so affected rows cannot tell a duplicate from an
+// insert, and "ON DUPLICATE KEY UPDATE" statements burn AUTO_INCREMENT values on duplicates
+// (ids are not consecutive): the writer learns the ids of a multi-row insert by selecting
+// the rows above the transaction's previous MAX(id) (see soci_write_store.cpp). The single
+// row statement is used for alerts only, whose id comes from mysql_insert_id().
 constexpr SqlDialect kMysql{
     .kind = Dialect::mysql,
     .ids = IdRetrieval::last_insert_id,
@@ -142,13 +159,25 @@ constexpr SqlDialect kMysql{
         "VALUES(:instance_id, :journal_uuid, :seq, :updated_at) ON DUPLICATE KEY UPDATE "
         "journal_uuid = VALUES(journal_uuid), seq = VALUES(seq), updated_at = VALUES(updated_at)",
     .insert_alert = kSqlite.insert_alert,
+    // Payloads travel hex-encoded: a binary string literal would be checked against the
+    // connection's character set.
     .insert_reject =
         "INSERT INTO rejects(source, topic, payload, payload_size, reason, detail, received_at) "
-        "VALUES(:source, :topic, :payload, :payload_size, :reason, :detail, :received_at)",
-    .select_reject_payload = "payload",
-    .hex_blobs = false,
-    .migration_lock = "SELECT GET_LOCK('iotd_migrate', 600)",
-    .migration_unlock = "SELECT RELEASE_LOCK('iotd_migrate')",
+        "VALUES(:source, :topic, UNHEX(:payload), :payload_size, :reason, :detail, :received_at)",
+    .multi_row = true,
+    .messages_tail = " ON DUPLICATE KEY UPDATE id = id",
+    .rollup_tail =
+        " ON DUPLICATE KEY UPDATE n = n + VALUES(n), sum = sum + VALUES(sum), "
+        "min = LEAST(min, VALUES(min)), max = GREATEST(max, VALUES(max))",
+    .latest_tail =
+        " ON DUPLICATE KEY UPDATE "
+        "value = IF(VALUES(ts) >= ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
+    .select_reject_payload = "HEX(payload)",
+    .hex_blobs = true,
+    // GET_LOCK returns 0 on timeout (not an error): the migrator checks the result. The
+    // name is per database (one server may hold several iotd databases).
+    .migration_lock = "SELECT GET_LOCK(CONCAT('iotd_migrate.', DATABASE()), 60)",
+    .migration_unlock = "SELECT RELEASE_LOCK(CONCAT('iotd_migrate.', DATABASE()))",
     .transactional_ddl = false,
 };
 
@@ -172,7 +201,22 @@ void init_sqlite(soci::session& s, const ConnectionSpec& spec) {
   std::string mode;
   s << "PRAGMA journal_mode", soci::into(mode);
   if (lower(mode) != "wal") {
-    s << "PRAGMA journal_mode = WAL", soci::into(mode);
+    // The switch needs an exclusive lock and does not wait on the busy handler: another
+    // process opening the new file at the same moment makes it fail with "database is
+    // locked" (seen with concurrent migrators). Retry until the busy timeout.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(std::max(spec.busy_timeout_ms, 100));
+    for (;;) {
+      try {
+        s << "PRAGMA journal_mode = WAL", soci::into(mode);
+        break;
+      } catch (const soci::soci_error& e) {
+        if (lower(e.what()).find("locked") == std::string::npos ||
+            std::chrono::steady_clock::now() >= deadline)
+          throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
     if (lower(mode) != "wal")
       throw std::runtime_error("cannot switch " + spec.display + " to WAL mode (got '" + mode + "')");
   }
@@ -190,7 +234,10 @@ void open_one(soci::session& s, const ConnectionSpec& spec) {
                                spec.display + ": " + ec.message());
   }
   try {
-    s.open(spec.backend, spec.connect_string);
+    if (spec.backend == "mysql" && spec.connect_string.find("charset=") == std::string::npos)
+      s.open(spec.backend, spec.connect_string + " charset=utf8mb4");  // text is UTF-8
+    else
+      s.open(spec.backend, spec.connect_string);
     if (spec.backend == "sqlite3") init_sqlite(s, spec);
   } catch (const soci::soci_error& e) {
     std::string what = e.what();
@@ -280,6 +327,31 @@ std::vector<std::string> split_statements(std::string_view sql) {
     current.push_back('\n');
   }
   flush();
+  return out;
+}
+
+std::string strip_sql_comments(std::string_view sql) {
+  std::string out;
+  std::string line;
+  bool in_quote = false;  // a literal may span lines
+  for (std::size_t i = 0; i <= sql.size(); ++i) {
+    const char c = i < sql.size() ? sql[i] : '\n';
+    if (c == '\n') {
+      if (in_quote || !trim(line).empty()) {
+        out.append(line);
+        out.push_back('\n');
+      }
+      line.clear();
+      continue;
+    }
+    if (!in_quote && c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      while (i + 1 < sql.size() && sql[i + 1] != '\n') ++i;  // skip to the end of the line
+      continue;
+    }
+    if (c == '\'') in_quote = !in_quote;  // '' inside a literal toggles twice
+    line.push_back(c);
+  }
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
   return out;
 }
 

@@ -45,6 +45,13 @@ struct SqlDialect {
   std::string_view upsert_checkpoint;   // instance_id, journal_uuid, seq, updated_at
   std::string_view insert_alert;        // see soci_write_store.cpp
   std::string_view insert_reject;       // source, topic, payload, payload_size, reason, detail, received_at
+  // Server dialects: the hot-path writes go as multi-row statements "INSERT … VALUES (…),(…)"
+  // + tail (vector binding costs one round trip per row there, PLATFORM §3). The tails take
+  // the same columns, in the same order, as the single-row statements above.
+  bool multi_row = false;
+  std::string_view messages_tail;  // after the VALUES rows of insert_message's columns
+  std::string_view rollup_tail;
+  std::string_view latest_tail;
   // How rejects.payload is selected; `hex_blobs` means payloads travel hex-encoded.
   std::string_view select_reject_payload;
   bool hex_blobs = false;
@@ -72,6 +79,11 @@ bool is_transient_error(const std::exception& e);
 // A migration file's statements: split on lines "-- statement"; chunks holding only
 // whitespace and comments are dropped.
 std::vector<std::string> split_statements(std::string_view sql);
+
+// `sql` without "--" comments (outside '…' literals) and blank lines. SOCI's MySQL backend
+// scans statement text for ":name" placeholders and quotes, comments included: a colon or
+// an apostrophe in a comment would cut the statement short.
+std::string strip_sql_comments(std::string_view sql);
 
 // The leading number of a migration name ("0001_init" -> 1); -1 if none.
 int migration_version(std::string_view name);

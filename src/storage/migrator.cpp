@@ -66,6 +66,23 @@ void rollback_quietly(soci::session& s, const detail::SqlDialect& d) noexcept {
   }
 }
 
+// Blocks until this session holds the migration lock; throws after a minute.
+void take_lock(soci::session& s, const detail::SqlDialect& d) {
+  if (d.kind == detail::Dialect::mysql) {
+    int got = 0;
+    soci::indicator ind = soci::i_null;
+    s << d.migration_lock, soci::into(got, ind);
+    if (ind != soci::i_ok || got != 1)
+      throw std::runtime_error("timed out waiting for the migration lock (another iotd migrating?)");
+    return;
+  }
+  if (d.kind == detail::Dialect::postgresql) {
+    s << "SET client_min_messages = warning";  // no "already exists, skipping" notices
+    s << "SET lock_timeout = '60s'";
+  }
+  s << d.migration_lock;
+}
+
 }  // namespace
 
 MigrationReport migrate(const ConnectionSpec& spec) {
@@ -80,9 +97,10 @@ MigrationReport migrate(const ConnectionSpec& spec) {
   auto session = detail::open_session(spec);
   soci::session& s = *session;
   try {
-    s << kCreateSchemaMigrations;
-    if (!d.migration_lock.empty()) s << d.migration_lock;
+    // The lock comes first: concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL.
+    if (!d.migration_lock.empty()) take_lock(s, d);
     try {
+      s << kCreateSchemaMigrations;
       for (;;) {
         s << d.begin_write;
         try {
@@ -101,7 +119,7 @@ MigrationReport migrate(const ConnectionSpec& spec) {
           }
           for (const auto& stmt : detail::split_statements(next->sql)) {
             try {
-              s << stmt;
+              s << detail::strip_sql_comments(stmt);
             } catch (const soci::soci_error& e) {
               throw std::runtime_error("migration " + std::string(next->name) + " failed: " + e.what());
             }

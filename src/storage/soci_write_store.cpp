@@ -3,9 +3,18 @@
 // prepared once and bound to member variables, so a batch costs one execute per row and
 // no per-row allocation of ours; rollups and latest values are folded in memory and
 // upserted once per key at commit().
+//
+// PostgreSQL and MySQL/MariaDB: the same flow, but messages, rollups, latest values and
+// last-seen times go as multi-row statements in chunks (multi_row.hpp), since a round trip
+// per row would cap the writer at ~13k rows/s. Which rows of a chunk were stored (and their
+// ids) comes back as (id, device_pk, ts, dedup_key) rows — PostgreSQL: RETURNING; MySQL:
+// SELECT of the rows above the transaction's previous MAX(id) (affected-row counts cannot
+// tell, SOCI connects with CLIENT_FOUND_ROWS) — matched to the chunk by key: a non-NULL key
+// is stored by its first occurrence only, NULL-key rows are all stored, ids in row order.
 #include <soci/soci.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <tuple>
@@ -17,6 +26,7 @@
 #include "iotd/core/time.hpp"
 #include "iotd/storage/database.hpp"
 #include "metrics_json.hpp"
+#include "multi_row.hpp"
 #include "sql_common.hpp"
 #include "wal_checkpointer.hpp"
 
@@ -24,6 +34,10 @@ namespace iotd::storage {
 namespace {
 
 constexpr std::int64_t kMinute = 60'000;
+// Rows per multi-row statement on the server dialects (parameters: rows x columns, well
+// under PostgreSQL's 65535).
+constexpr std::size_t kMessageChunk = 500;
+constexpr std::size_t kUpsertChunk = 1000;
 
 struct RollupKey {
   std::int64_t device_pk, metric_id, bucket;
@@ -164,7 +178,12 @@ class SociWriteStore final : public WriteStore {
       require_tx("insert_messages");
       std::vector<std::optional<std::int64_t>> out;
       out.reserve(rs.size());
-      for (const Reading& r : rs) out.push_back(insert_message(r));
+      if (d_.multi_row) {
+        for (std::size_t i = 0; i < rs.size(); i += kMessageChunk)
+          insert_chunk(rs.subspan(i, std::min(kMessageChunk, rs.size() - i)), out);
+      } else {
+        for (const Reading& r : rs) out.push_back(insert_message(r));
+      }
       return out;
     });
   }
@@ -275,6 +294,15 @@ class SociWriteStore final : public WriteStore {
   void commit() override {
     guarded([&] {
       require_tx("commit");
+      if (d_.multi_row) {
+        flush_multi_row();
+        *sql_ << d_.commit;
+        in_tx_ = false;
+        new_devices_.clear();
+        new_metrics_.clear();
+        clear_accumulators();
+        return;
+      }
       // In key order: each B-tree page is visited once, while it is hot.
       rollup_order_.assign(rollups_.begin(), rollups_.end());
       std::sort(rollup_order_.begin(), rollup_order_.end(), [](const auto& a, const auto& b) {
@@ -326,6 +354,9 @@ class SociWriteStore final : public WriteStore {
       }
     }
     in_tx_ = false;
+    id_floor_.reset();
+    for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_})
+      if (*m) (*m)->clear();
     try {
       for (const auto& id : new_devices_) devices_.erase(id);
       for (const auto& name : new_metrics_) metrics_.erase(name);
@@ -428,6 +459,176 @@ class SociWriteStore final : public WriteStore {
     insert_reject_.emplace((s.prepare << d_.insert_reject, use(rej_.source), use(rej_.topic),
                             use(rej_.payload), use(rej_.payload_size), use(rej_.reason),
                             use(rej_.detail), use(rej_.received_at)));
+    if (d_.multi_row) prepare_multi_row();
+  }
+
+  void prepare_multi_row() {
+    using T = detail::MultiRowStatement::Type;
+    using detail::MultiRowStatement;
+    MultiRowStatement::IntoBinder returning;
+    if (d_.ids == detail::IdRetrieval::returning)
+      returning = [this](soci::statement& st) {
+        st.exchange(soci::into(ret_.id));
+        st.exchange(soci::into(ret_.device_pk));
+        st.exchange(soci::into(ret_.ts));
+        st.exchange(soci::into(ret_.dedup_key, ret_.dedup_ind));
+      };
+    mr_messages_.emplace(
+        *sql_, "INSERT INTO messages(device_pk, ts, received_at, dedup_key, metrics, extra) VALUES ",
+        std::string(d_.messages_tail),
+        std::vector{T::integer, T::integer, T::integer, T::integer, T::text, T::text},
+        kMessageChunk, MultiRowStatement::RowText{}, returning);
+    mr_rollup_.emplace(
+        *sql_, "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) VALUES ",
+        std::string(d_.rollup_tail),
+        std::vector{T::integer, T::integer, T::integer, T::integer, T::real, T::real, T::real},
+        kUpsertChunk);
+    mr_latest_.emplace(*sql_, "INSERT INTO latest_values(device_pk, metric_id, ts, value) VALUES ",
+                       std::string(d_.latest_tail),
+                       std::vector{T::integer, T::integer, T::integer, T::real}, kUpsertChunk);
+    // devices.last_seen_at = max(itself, the batch's newest received_at), per device.
+    using P = MultiRowStatement;
+    if (d_.kind == detail::Dialect::postgresql) {
+      mr_seen_.emplace(
+          *sql_, "UPDATE devices AS d SET last_seen_at = v.at FROM (VALUES ",
+          ") AS v(pk, at) WHERE d.pk = v.pk AND (d.last_seen_at IS NULL OR d.last_seen_at < v.at)",
+          std::vector{T::integer, T::integer}, kUpsertChunk,
+          [](std::size_t row, std::size_t first) {
+            return std::string(row ? ",(" : "(") + "CAST(" + P::placeholder(first) +
+                   " AS BIGINT), CAST(" + P::placeholder(first + 1) + " AS BIGINT))";
+          });
+    } else {
+      mr_seen_.emplace(
+          *sql_, "UPDATE devices AS d JOIN (",
+          ") AS v ON d.pk = v.pk SET d.last_seen_at = v.at "
+          "WHERE d.last_seen_at IS NULL OR d.last_seen_at < v.at",
+          std::vector{T::integer, T::integer}, kUpsertChunk,
+          [](std::size_t row, std::size_t first) {
+            return row == 0 ? "SELECT " + P::placeholder(first) + " AS pk, " +
+                                  P::placeholder(first + 1) + " AS at"
+                            : " UNION ALL SELECT " + P::placeholder(first) + ", " +
+                                  P::placeholder(first + 1);
+          });
+    }
+  }
+
+  // One chunk of readings as one multi-row INSERT; appends each reading's id (or nullopt
+  // for a content duplicate) to `out`.
+  void insert_chunk(std::span<const Reading> rs, std::vector<std::optional<std::int64_t>>& out) {
+    auto& m = *mr_messages_;
+    chunk_device_pk_.resize(rs.size());
+    chunk_metric_ids_.resize(rs.size());
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      const Reading& r = rs[i];
+      chunk_device_pk_[i] = device_pk_for(r.device_id, r.received_at_ms);
+      chunk_metric_ids_[i].clear();
+      for (const auto& [name, value] : r.metrics)
+        chunk_metric_ids_[i].push_back(metric_id_for(name));
+      m.add_row();
+      m.set(0, static_cast<long long>(chunk_device_pk_[i]));
+      m.set(1, static_cast<long long>(r.ts_ms));
+      m.set(2, static_cast<long long>(r.received_at_ms));
+      if (r.dedup_key) m.set(3, static_cast<long long>(*r.dedup_key));
+      detail::write_metrics_json(msg_.metrics, r.metrics);
+      m.set(4, msg_.metrics);
+      if (!r.extra_json.empty()) m.set(5, std::string(r.extra_json));
+    }
+
+    // The rows this statement stored: (device_pk, ts, has key, key) -> ids, ascending.
+    stored_.clear();
+    auto collect = [&](soci::statement& st) {
+      auto take = [&] {
+        for (std::size_t k = 0; k < ret_.id.size(); ++k) {
+          const bool keyed = ret_.dedup_ind[k] == soci::i_ok;
+          stored_[StoredKey{ret_.device_pk[k], ret_.ts[k], keyed, keyed ? ret_.dedup_key[k] : 0}]
+              .push_back(ret_.id[k]);
+          if (!id_floor_ || ret_.id[k] > *id_floor_) id_floor_ = ret_.id[k];
+        }
+      };
+      if (!st.got_data()) return;
+      take();
+      while (st.fetch()) take();
+    };
+    if (d_.ids == detail::IdRetrieval::returning) {
+      ret_.resize(kMessageChunk);
+      collect(*m.execute(true));
+    } else {
+      if (!id_floor_) {  // the transaction's first chunk; the snapshot hides later writers
+        long long floor = 0;
+        soci::indicator ind = soci::i_null;
+        *sql_ << "SELECT MAX(id) FROM messages", soci::into(floor, ind);
+        id_floor_ = ind == soci::i_ok ? floor : 0;
+      }
+      m.execute(true);
+      ret_.resize(kMessageChunk);
+      long long floor = *id_floor_;
+      soci::statement st = (sql_->prepare << "SELECT id, device_pk, ts, dedup_key FROM messages "
+                                             "WHERE id > :floor ORDER BY id",
+                            soci::into(ret_.id), soci::into(ret_.device_pk), soci::into(ret_.ts),
+                            soci::into(ret_.dedup_key, ret_.dedup_ind), soci::use(floor));
+      st.execute(true);
+      collect(st);
+    }
+
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      const Reading& r = rs[i];
+      std::optional<std::int64_t> id;
+      auto it = stored_.find(StoredKey{chunk_device_pk_[i], r.ts_ms, r.dedup_key.has_value(),
+                                       r.dedup_key.value_or(0)});
+      if (it != stored_.end() && it->second.next < it->second.ids.size())
+        id = it->second.ids[it->second.next++];
+      out.push_back(id);
+      if (id) account(r, chunk_device_pk_[i], chunk_metric_ids_[i]);
+    }
+  }
+
+  // commit() on the server dialects: rollups, latest values and last-seen times as
+  // multi-row upserts in key order.
+  void flush_multi_row() {
+    rollup_order_.assign(rollups_.begin(), rollups_.end());
+    std::sort(rollup_order_.begin(), rollup_order_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.device_pk, a.first.bucket, a.first.metric_id) <
+             std::tie(b.first.device_pk, b.first.bucket, b.first.metric_id);
+    });
+    auto& ru = *mr_rollup_;
+    for (const auto& [k, agg] : rollup_order_) {
+      ru.add_row();
+      ru.set(0, static_cast<long long>(k.device_pk));
+      ru.set(1, static_cast<long long>(k.metric_id));
+      ru.set(2, static_cast<long long>(k.bucket));
+      ru.set(3, agg.n);
+      ru.set(4, agg.sum);
+      ru.set(5, agg.min);
+      ru.set(6, agg.max);
+      if (ru.full()) ru.execute();
+    }
+    ru.execute();
+    latest_order_.assign(latest_.begin(), latest_.end());
+    std::sort(latest_order_.begin(), latest_order_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.device_pk, a.first.metric_id) <
+             std::tie(b.first.device_pk, b.first.metric_id);
+    });
+    auto& la = *mr_latest_;
+    for (const auto& [k, c] : latest_order_) {
+      la.add_row();
+      la.set(0, static_cast<long long>(k.device_pk));
+      la.set(1, static_cast<long long>(k.metric_id));
+      la.set(2, static_cast<long long>(c.ts));
+      la.set(3, c.value);
+      if (la.full()) la.execute();
+    }
+    la.execute();
+    seen_order_.assign(last_seen_.begin(), last_seen_.end());
+    std::sort(seen_order_.begin(), seen_order_.end());
+    auto& se = *mr_seen_;
+    for (const auto& [pk, at] : seen_order_) {
+      se.add_row();
+      se.set(0, static_cast<long long>(pk));
+      se.set(1, static_cast<long long>(at));
+      if (se.full()) se.execute();
+    }
+    se.execute();
+    id_floor_.reset();
   }
 
   // Resolves a device, creating it (inside the open transaction) when new.
@@ -489,23 +690,27 @@ class SociWriteStore final : public WriteStore {
       }
     }
     if (!id) return id;  // content duplicate: already stored, already rolled up
+    account(r, device_pk, metric_ids_);
+    return id;
+  }
 
+  // Folds a stored reading into the rollups, latest values and last-seen times of the batch.
+  void account(const Reading& r, std::int64_t device_pk, const std::vector<std::int64_t>& metric_ids) {
     const std::int64_t bucket = time::floor_to(r.ts_ms, kMinute);
     for (std::size_t i = 0; i < r.metrics.size(); ++i) {
       const double v = r.metrics[i].second;
-      auto [it, fresh] = rollups_.try_emplace(RollupKey{device_pk, metric_ids_[i], bucket});
+      auto [it, fresh] = rollups_.try_emplace(RollupKey{device_pk, metric_ids[i], bucket});
       RollupAgg& a = it->second;
       if (fresh || v < a.min) a.min = v;
       if (fresh || v > a.max) a.max = v;
       a.sum += v;
       ++a.n;
-      auto [lit, lfresh] = latest_.try_emplace(LatestKey{device_pk, metric_ids_[i]},
+      auto [lit, lfresh] = latest_.try_emplace(LatestKey{device_pk, metric_ids[i]},
                                                LatestCandidate{r.ts_ms, v});
       if (!lfresh && r.ts_ms >= lit->second.ts) lit->second = LatestCandidate{r.ts_ms, v};
     }
     auto [sit, sfresh] = last_seen_.try_emplace(device_pk, r.received_at_ms);
     if (!sfresh && r.received_at_ms > sit->second) sit->second = r.received_at_ms;
-    return id;
   }
 
   void clear_accumulators() noexcept {
@@ -514,6 +719,7 @@ class SociWriteStore final : public WriteStore {
     last_seen_.clear();
     rollup_order_.clear();
     latest_order_.clear();
+    seen_order_.clear();
   }
 
   ConnectionSpec spec_;
@@ -567,6 +773,33 @@ class SociWriteStore final : public WriteStore {
     std::string source, topic, payload, reason, detail;
     long long payload_size = 0, received_at = 0;
   } rej_;
+
+  // Server dialects (multi_row): chunked statements and what a chunk stored.
+  struct StoredKey {
+    std::int64_t device_pk, ts;
+    bool keyed;
+    std::int64_t key;
+    auto operator<=>(const StoredKey&) const = default;
+  };
+  struct StoredIds {
+    std::vector<std::int64_t> ids;  // ascending
+    std::size_t next = 0;
+    void push_back(std::int64_t id) { ids.push_back(id); }
+  };
+  std::optional<detail::MultiRowStatement> mr_messages_, mr_rollup_, mr_latest_, mr_seen_;
+  struct {
+    std::vector<long long> id, device_pk, ts, dedup_key;
+    std::vector<soci::indicator> dedup_ind;
+    void resize(std::size_t n) {
+      for (auto* v : {&id, &device_pk, &ts, &dedup_key}) v->resize(n);
+      dedup_ind.resize(n);
+    }
+  } ret_;
+  std::map<StoredKey, StoredIds> stored_;
+  std::vector<std::int64_t> chunk_device_pk_;
+  std::vector<std::vector<std::int64_t>> chunk_metric_ids_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> seen_order_;
+  std::optional<long long> id_floor_;  // MySQL: ids above it were stored by this transaction
 
   std::optional<soci::statement> insert_message_, insert_device_, select_device_, insert_metric_,
       select_metric_, upsert_rollup_, upsert_latest_, update_last_seen_, upsert_checkpoint_,

@@ -88,4 +88,91 @@ class MosquittoServer {
   std::optional<Process> process_;
 };
 
+// The directory holding PostgreSQL's server programs (initdb, pg_ctl, postgres, psql):
+// pg_ctl on PATH, else the newest /usr/lib/postgresql/<version>/bin (Debian keeps them off
+// PATH). Missing: nullopt, except under CI, where it throws (as find_program does).
+std::optional<std::filesystem::path> find_postgres_bindir();
+// True when mariadb-install-db, mariadbd, mariadb-admin and mariadb are installed; under CI a
+// missing one throws.
+bool mariadb_installed();
+
+// A throwaway PostgreSQL cluster (DESIGN §9, PLATFORM §6): initdb into a TempDir (as user
+// postgres when running as root: initdb refuses root), pg_ctl start on 127.0.0.1 with a
+// free port and the unix socket in the TempDir, fsync/synchronous_commit/full_page_writes
+// off (test data is disposable), role and database iotd/iotd with password iotd. Ready when
+// the constructor returns (throws with the server log on failure); stopped (pg_ctl stop
+// -m fast, which signals the postmaster PID) in the destructor. Not thread-safe.
+class PostgresServer {
+ public:
+  struct Options {
+    std::vector<std::string> settings;  // extra "-c name=value" server settings
+    std::chrono::milliseconds start_timeout{30'000};
+  };
+  PostgresServer();
+  explicit PostgresServer(Options opts);
+  ~PostgresServer();
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const {
+    return "postgresql://iotd:iotd@127.0.0.1:" + std::to_string(port_) + "/iotd";
+  }
+  std::string read_log() const;
+  pid_t pid() const;  // the postmaster's, -1 when stopped
+  bool running() const { return running_; }
+  // Fast shutdown (clients disconnected, no crash recovery needed); start() brings the same
+  // cluster back on the same port (outage tests).
+  void stop();
+  void start();
+
+ private:
+  std::vector<std::string> as_owner(std::vector<std::string> argv) const;
+  void run(std::vector<std::string> argv, const std::string& what,
+           std::chrono::milliseconds timeout) const;
+
+  Options opts_;
+  TempDir dir_;
+  std::filesystem::path bindir_, data_dir_, log_file_, setup_log_;
+  std::uint16_t port_;
+  bool running_ = false;
+};
+
+// A throwaway MariaDB server (PLATFORM §6): mariadb-install-db into a TempDir, mariadbd
+// --no-defaults as a child process on 127.0.0.1 with a free port,
+// innodb_flush_log_at_trx_commit=2 and no binary log, database and user iotd/iotd with
+// password iotd. Ready when the constructor returns; the destructor shuts it down
+// (mariadb-admin shutdown, then waits for the PID; SIGTERM/SIGKILL if it lingers).
+class MariaDbServer {
+ public:
+  struct Options {
+    std::vector<std::string> extra_args;  // extra mariadbd options
+    std::chrono::milliseconds start_timeout{60'000};
+  };
+  MariaDbServer();
+  explicit MariaDbServer(Options opts);
+  ~MariaDbServer();
+  MariaDbServer(const MariaDbServer&) = delete;
+  MariaDbServer& operator=(const MariaDbServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "mysql://iotd:iotd@127.0.0.1:" + std::to_string(port_) + "/iotd"; }
+  std::string read_log() const;
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  bool running() { return process_ && process_->running(); }
+  void stop();
+  void start();
+
+ private:
+  void run(std::vector<std::string> argv, const std::string& what,
+           std::chrono::milliseconds timeout) const;
+  std::vector<std::string> client(const std::string& program) const;
+
+  Options opts_;
+  TempDir dir_;
+  std::filesystem::path data_dir_, log_file_, setup_log_;
+  std::uint16_t port_;
+  std::optional<Process> process_;
+};
+
 }  // namespace iotd::test

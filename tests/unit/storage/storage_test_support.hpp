@@ -1,7 +1,12 @@
 // Shared by the storage suites: a fresh migrated database per test, on every backend the
-// run names. SQLite (a file in a TempDir) always; server databases from
-// IOTD_TEST_DATABASE_URLS (comma-separated URLs, e.g. postgresql://u:p@127.0.0.1:5432/db),
-// whose iotd tables are dropped before each test — so the same suites run against them.
+// run names. SQLite (a file in a TempDir) always. Server databases:
+//  - IOTD_TEST_DATABASE_URLS set: those (comma-separated URLs, e.g.
+//    postgresql://u:p@127.0.0.1:5432/db; empty = SQLite only);
+//  - otherwise "postgresql" and "mysql": a throwaway PostgreSQL / MariaDB server
+//    (tests/support/services.hpp) started on first use and shared by the rest of the
+//    process (under ctest every test is its own process and starts its own). A server not
+//    installed is left out with a message, except under CI, where its tests fail.
+// The iotd tables of a server database are dropped before each test.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,7 +14,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,9 +25,37 @@
 
 #include "iotd/core/reading.hpp"
 #include "iotd/storage/database.hpp"
+#include "support/services.hpp"
 #include "support/temp_dir.hpp"
 
 namespace iotd::storage::testing {
+
+// A local server for the "postgresql" / "mysql" backends, started once per process.
+template <class Server>
+inline std::string local_server_url() {
+  static std::unique_ptr<Server> server;
+  static std::string error;
+  if (!server && error.empty()) {
+    try {
+      server = std::make_unique<Server>();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (!server) throw std::runtime_error("cannot start the test database server: " + error);
+  return server->url();
+}
+
+inline bool local_server_available(const char* name, bool (*installed)()) {
+  try {
+    if (installed()) return true;
+  } catch (const std::exception&) {
+    return true;  // under CI: keep its tests, which then fail on the missing server
+  }
+  std::fprintf(stderr, "[ NOTE     ] %s is not installed: its storage tests are left out "
+                       "(they fail under CI=true)\n", name);
+  return false;
+}
 
 inline std::vector<std::string> test_backends() {
   std::vector<std::string> out{"sqlite"};
@@ -34,12 +69,25 @@ inline std::vector<std::string> test_backends() {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
+    return out;
   }
+  static const bool pg = local_server_available(
+      "PostgreSQL", [] { return iotd::test::find_postgres_bindir().has_value(); });
+  static const bool my = local_server_available("MariaDB", [] { return iotd::test::mariadb_installed(); });
+  if (pg) out.push_back("postgresql");
+  if (my) out.push_back("mysql");
   return out;
 }
 
+// A backend name ("sqlite", "postgresql", "mysql") or a URL -> a database URL.
+inline std::string backend_url(const std::string& backend) {
+  if (backend == "postgresql") return local_server_url<iotd::test::PostgresServer>();
+  if (backend == "mysql") return local_server_url<iotd::test::MariaDbServer>();
+  return backend;
+}
+
 inline std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
-  if (info.param == "sqlite") return "sqlite";
+  if (info.param.find(':') == std::string::npos) return info.param;  // sqlite, postgresql, mysql
   std::string scheme = info.param.substr(0, info.param.find(':'));
   std::string out;
   for (char c : scheme) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
@@ -53,7 +101,7 @@ class TestDatabase {
       dir_.emplace();
       spec_ = parse_database_url("sqlite:///" + (dir_->path() / "iotd.db").string());
     } else {
-      spec_ = parse_database_url(backend);
+      spec_ = parse_database_url(backend_url(backend));
       drop_all();
     }
     if (run_migrations) migrate(spec_);

@@ -383,10 +383,12 @@ TEST(MetricsJson, CompactShortestAndEscaped) {
   EXPECT_FALSE(detail::filter_metrics_json("not json", "e", one));
 }
 
-// The ingest hot path: 2000 readings x 5 metrics per batch, 100 devices. Prints the rate;
-// no timing assertion (shared CI machines).
-TEST(WriteStoreSqlite, InsertRate) {
-  TestDatabase db("sqlite");
+// The ingest hot path: 2000 readings x 5 metrics per batch, 100 devices, on every backend.
+// Prints the rate; no timing assertion (shared CI machines).
+class WriteStoreRate : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WriteStoreRate, InsertRate) {
+  TestDatabase db(GetParam());
   auto ws = make_write_store(db.spec());
   // IOTD_TEST_INSERT_BATCHES=500 gives a steadier, longer measurement (1M rows).
   const char* env = std::getenv("IOTD_TEST_INSERT_BATCHES");
@@ -425,12 +427,15 @@ TEST(WriteStoreSqlite, InsertRate) {
   EXPECT_EQ(total, kBatches * kPerBatch);
   // Wall time depends on the disk and on who else uses the CPU; the writer thread's CPU time
   // is the rate one free core sustains.
-  std::printf("[ RATE     ] sqlite write store: %lld message rows in %.3f s wall = %.0f rows/s; "
+  std::printf("[ RATE     ] %s write store: %lld message rows in %.3f s wall = %.0f rows/s; "
               "writer CPU %.3f s = %.0f rows/s per core (batches of %d readings x 5 metrics, "
               "100 devices, rollups + latest + commit included)\n",
-              static_cast<long long>(total), seconds, total / seconds, cpu_seconds,
+              db.spec().display.c_str(), static_cast<long long>(total), seconds, total / seconds, cpu_seconds,
               total / cpu_seconds, kPerBatch);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, WriteStoreRate, ::testing::ValuesIn(testing::test_backends()),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace iotd::storage
