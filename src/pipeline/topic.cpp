@@ -44,12 +44,23 @@ void for_each_level(std::string_view s, F&& f) {
 
 TopicTemplate::TopicTemplate(std::string_view text) : text_(text) {
   if (text.empty()) fail(text, "empty template");
+  // A shared subscription ("$share/<group>/sensors/{device_id}/data", DESIGN §8): the broker
+  // delivers messages under their real topic, so only the part after the group is matched.
+  std::string_view share_prefix;
+  std::string_view body = text;
+  if (body.rfind("$share/", 0) == 0) {
+    const auto slash = body.find('/', 7);
+    if (slash == std::string_view::npos || slash == 7 || slash + 1 == body.size())
+      fail(text, "a shared subscription needs a group and a topic: $share/<group>/<template>");
+    share_prefix = body.substr(0, slash + 1);
+    body = body.substr(slash + 1);
+  }
   int placeholders = 0;
   int pluses = 0;
   int plus_level = -1;
-  const auto level_count = static_cast<std::size_t>(std::count(text.begin(), text.end(), '/')) + 1;
+  const auto level_count = static_cast<std::size_t>(std::count(body.begin(), body.end(), '/')) + 1;
   levels_.reserve(level_count);
-  for_each_level(text, [&](std::string_view level) {
+  for_each_level(body, [&](std::string_view level) {
     const bool is_last = levels_.size() + 1 == level_count;
     if (level.empty()) fail(text, "empty topic level");
     if (level == "#") {
@@ -94,6 +105,7 @@ TopicTemplate::TopicTemplate(std::string_view text) : text_(text) {
   }
 
   filter_.reserve(text_.size());
+  filter_ += share_prefix;
   for (std::size_t i = 0; i < levels_.size(); ++i) {
     if (i > 0) filter_.push_back('/');
     switch (levels_[i].kind) {

@@ -115,3 +115,23 @@ TEST(TopicTemplates, TrimsEntriesAndRejectsEmptyOnes) {
 
 }  // namespace
 }  // namespace iotd::pipeline
+
+namespace iotd::pipeline {
+namespace {
+
+TEST(TopicTemplateShared, SharedSubscriptionSubscribesWithTheGroupAndMatchesTheRealTopic) {
+  TopicTemplate t("$share/iotd/sensors/{device_id}/data");
+  EXPECT_EQ(t.filter(), "$share/iotd/sensors/+/data");
+  EXPECT_EQ(t.match("sensors/ESP32_001/data"), std::optional<std::string>("ESP32_001"));
+  EXPECT_EQ(t.match("$share/iotd/sensors/ESP32_001/data"), std::nullopt);
+  EXPECT_EQ(t.match("sensors/ESP32_001/other"), std::nullopt);
+}
+
+TEST(TopicTemplateShared, SharedSubscriptionWithoutGroupOrTopicIsRejected) {
+  EXPECT_THROW(TopicTemplate("$share/"), std::invalid_argument);
+  EXPECT_THROW(TopicTemplate("$share//sensors/{device_id}"), std::invalid_argument);
+  EXPECT_THROW(TopicTemplate("$share/iotd/"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace iotd::pipeline
