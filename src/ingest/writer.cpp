@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "iotd/core/time.hpp"
@@ -190,11 +191,13 @@ Writer::Prepared Writer::prepare(std::span<journal::Frame> frames) {
 }
 
 void Writer::process(std::span<journal::Frame> frames) {
-  Prepared p = prepare(frames);
+  // prepare() looks devices up in the database too, so it is retried like the commit.
+  std::optional<Prepared> p;
   const std::uint64_t last_seq = frames.back().seq;
   for (int attempt = 0;; ++attempt) {
     try {
-      commit(p, last_seq);
+      if (!p) p = prepare(frames);
+      commit(*p, last_seq);
       if (!database_ok_) spdlog::info("database writes are succeeding again");
       database_ok_ = true;
       return;

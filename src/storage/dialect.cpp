@@ -276,6 +276,14 @@ void open_pool(soci::connection_pool& pool, int size, const ConnectionSpec& spec
   for (int i = 0; i < size; ++i) open_one(pool.at(static_cast<std::size_t>(i)), spec);
 }
 
+void reopen_session(soci::session& s, const ConnectionSpec& spec) {
+  try {
+    s.close();
+  } catch (const std::exception&) {
+  }
+  open_one(s, spec);
+}
+
 bool is_transient_error(const std::exception& e) {
   if (const auto* se = dynamic_cast<const soci::soci_error*>(&e)) {
     auto cat = se->get_error_category();
@@ -300,6 +308,25 @@ bool is_transient_error(const std::exception& e) {
       "timed out"};
   const std::string m = lower(e.what());
   for (auto needle : kTransient)
+    if (m.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+bool is_connection_error(const std::exception& e) {
+  if (const auto* se = dynamic_cast<const soci::soci_error*>(&e)) {
+    if (se->get_error_category() == soci::soci_error::connection_error) return true;
+  }
+  static constexpr std::array<std::string_view, 15> kConnection{
+      // PostgreSQL (libpq)
+      "server closed the connection", "could not connect", "connection refused",
+      "terminating connection", "the database system is", "no connection to the server",
+      "could not send data to server", "could not receive data from server",
+      // MySQL / MariaDB
+      "lost connection", "has gone away", "can't connect",
+      // sockets and SOCI
+      "connection reset", "broken pipe", "session is not connected", "cannot open database"};
+  const std::string m = lower(e.what());
+  for (auto needle : kConnection)
     if (m.find(needle) != std::string::npos) return true;
   return false;
 }

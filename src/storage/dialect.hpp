@@ -72,9 +72,15 @@ const SqlDialect& sql_dialect(Dialect d);
 // naming the database (never the password).
 std::unique_ptr<soci::session> open_session(const ConnectionSpec& spec);
 void open_pool(soci::connection_pool& pool, int size, const ConnectionSpec& spec);
+// Closes `s` (whatever state its connection is in) and opens it again with `spec`.
+void reopen_session(soci::session& s, const ConnectionSpec& spec);
 
 // Connection lost, lock/busy timeouts, deadlocks, serialisation failures: worth retrying.
 bool is_transient_error(const std::exception& e);
+
+// The session itself is unusable (server restarted or gone, connection reset, could not
+// connect): reopening it, not just retrying the statement, is what helps.
+bool is_connection_error(const std::exception& e);
 
 // A migration file's statements: split on lines "-- statement"; chunks holding only
 // whitespace and comments are dropped.

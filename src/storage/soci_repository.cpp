@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dialect.hpp"
@@ -138,236 +139,246 @@ class SociRepository final : public Repository {
  public:
   SociRepository(const ConnectionSpec& spec, int pool_size)
       : spec_(spec), d_(detail::sql_dialect(detail::dialect_of(spec))),
-        pool_(static_cast<std::size_t>(std::max(1, pool_size))) {
+        pool_(static_cast<std::size_t>(std::max(1, pool_size))),
+        broken_(static_cast<std::size_t>(std::max(1, pool_size)), 0) {
     detail::open_pool(pool_, std::max(1, pool_size), spec_);
   }
 
   ReadingPage readings(const ReadingQuery& q) override {
-    soci::session s(pool_);
-    const std::size_t limit = static_cast<std::size_t>(std::max(1, q.limit));
-    const std::size_t want = limit + 1;  // one more than a page tells whether more follow
-    std::optional<long long> device_pk;
-    if (q.device_id) {
-      device_pk = detail::find_device_pk(s, *q.device_id);
-      if (!device_pk) return {};
-    }
-    const bool asc = q.oldest_first;
-    std::optional<Cursor> pos = asc ? q.after : q.before;
-    long long skip = pos ? 0 : std::max(0, q.offset);
-    const bool by_metric = q.metric.has_value();
-
-    std::vector<StoredReading> rows;
-    std::vector<long long> ids, tss, ras;
-    std::vector<std::string> metrics, extras, devices;
-    std::vector<soci::indicator> extra_ind;
-    std::string filtered;
-    for (;;) {
-      // Without a metric filter one query fills the page. With one, rows are filtered
-      // here (no portable SQL JSON test) and fetched in keyset chunks until it is full.
-      const std::size_t chunk = by_metric ? std::max<std::size_t>(want, 500) : want;
-      SqlBuilder sql(
-          "SELECT m.id, m.ts, m.received_at, m.metrics, m.extra, d.device_id "
-          "FROM messages m JOIN devices d ON d.pk = m.device_pk WHERE 1 = 1");
-      if (device_pk) sql.add(" AND m.device_pk = :device_pk", *device_pk);
-      if (q.from_ms) sql.add(" AND m.ts >= :from_ts", *q.from_ms);
-      if (q.to_ms) sql.add(" AND m.ts < :to_ts", *q.to_ms);
-      if (pos) {
-        // The plain range on ts lets the index start at the cursor.
-        if (asc)
-          sql.add(" AND m.ts >= :c_ts", pos->ts)
-              .add(" AND (m.ts > :c_ts2", pos->ts)
-              .add(" OR m.id > :c_id)", pos->id);
-        else
-          sql.add(" AND m.ts <= :c_ts", pos->ts)
-              .add(" AND (m.ts < :c_ts2", pos->ts)
-              .add(" OR m.id < :c_id)", pos->id);
+    return with_session([&](soci::session& s) -> ReadingPage {
+      const std::size_t limit = static_cast<std::size_t>(std::max(1, q.limit));
+      const std::size_t want = limit + 1;  // one more than a page tells whether more follow
+      std::optional<long long> device_pk;
+      if (q.device_id) {
+        device_pk = detail::find_device_pk(s, *q.device_id);
+        if (!device_pk) return {};
       }
-      sql.add(asc ? " ORDER BY m.ts, m.id" : " ORDER BY m.ts DESC, m.id DESC");
-      sql.add(" LIMIT :limit", static_cast<long long>(chunk));
-      if (!by_metric && skip > 0) sql.add(" OFFSET :offset", skip);
+      const bool asc = q.oldest_first;
+      std::optional<Cursor> pos = asc ? q.after : q.before;
+      long long skip = pos ? 0 : std::max(0, q.offset);
+      const bool by_metric = q.metric.has_value();
 
-      for (auto* v : {&ids, &tss, &ras}) v->resize(chunk);
-      for (auto* v : {&metrics, &extras, &devices}) v->resize(chunk);
-      extra_ind.resize(chunk);
-      soci::statement st(s);
-      st.exchange(soci::into(ids));
-      st.exchange(soci::into(tss));
-      st.exchange(soci::into(ras));
-      st.exchange(soci::into(metrics));
-      st.exchange(soci::into(extras, extra_ind));
-      st.exchange(soci::into(devices));
-      run(st, sql, true);
-      const std::size_t n = st.got_data() ? ids.size() : 0;
-
-      for (std::size_t i = 0; i < n && rows.size() < want; ++i) {
-        pos = Cursor{tss[i], ids[i]};
-        if (by_metric) {
-          if (!detail::filter_metrics_json(metrics[i], *q.metric, filtered)) continue;
-          if (skip > 0) {
-            --skip;
-            continue;
-          }
+      std::vector<StoredReading> rows;
+      std::vector<long long> ids, tss, ras;
+      std::vector<std::string> metrics, extras, devices;
+      std::vector<soci::indicator> extra_ind;
+      std::string filtered;
+      for (;;) {
+        // Without a metric filter one query fills the page. With one, rows are filtered
+        // here (no portable SQL JSON test) and fetched in keyset chunks until it is full.
+        const std::size_t chunk = by_metric ? std::max<std::size_t>(want, 500) : want;
+        SqlBuilder sql(
+            "SELECT m.id, m.ts, m.received_at, m.metrics, m.extra, d.device_id "
+            "FROM messages m JOIN devices d ON d.pk = m.device_pk WHERE 1 = 1");
+        if (device_pk) sql.add(" AND m.device_pk = :device_pk", *device_pk);
+        if (q.from_ms) sql.add(" AND m.ts >= :from_ts", *q.from_ms);
+        if (q.to_ms) sql.add(" AND m.ts < :to_ts", *q.to_ms);
+        if (pos) {
+          // The plain range on ts lets the index start at the cursor.
+          if (asc)
+            sql.add(" AND m.ts >= :c_ts", pos->ts)
+                .add(" AND (m.ts > :c_ts2", pos->ts)
+                .add(" OR m.id > :c_id)", pos->id);
+          else
+            sql.add(" AND m.ts <= :c_ts", pos->ts)
+                .add(" AND (m.ts < :c_ts2", pos->ts)
+                .add(" OR m.id < :c_id)", pos->id);
         }
-        StoredReading r;
-        r.id = ids[i];
-        r.device_id = std::move(devices[i]);
-        r.ts_ms = tss[i];
-        r.received_at_ms = ras[i];
-        r.metrics_json = by_metric ? filtered : std::move(metrics[i]);
-        if (extra_ind[i] == soci::i_ok) r.extra_json = std::move(extras[i]);
-        rows.push_back(std::move(r));
-      }
-      if (!by_metric || rows.size() >= want || n < chunk) break;
-    }
+        sql.add(asc ? " ORDER BY m.ts, m.id" : " ORDER BY m.ts DESC, m.id DESC");
+        sql.add(" LIMIT :limit", static_cast<long long>(chunk));
+        if (!by_metric && skip > 0) sql.add(" OFFSET :offset", skip);
 
-    ReadingPage page;
-    if (rows.size() > limit) {
-      rows.resize(limit);
-      page.next = Cursor{rows.back().ts_ms, rows.back().id};
-    }
-    page.rows = std::move(rows);
-    return page;
+        for (auto* v : {&ids, &tss, &ras}) v->resize(chunk);
+        for (auto* v : {&metrics, &extras, &devices}) v->resize(chunk);
+        extra_ind.resize(chunk);
+        soci::statement st(s);
+        st.exchange(soci::into(ids));
+        st.exchange(soci::into(tss));
+        st.exchange(soci::into(ras));
+        st.exchange(soci::into(metrics));
+        st.exchange(soci::into(extras, extra_ind));
+        st.exchange(soci::into(devices));
+        run(st, sql, true);
+        const std::size_t n = st.got_data() ? ids.size() : 0;
+
+        for (std::size_t i = 0; i < n && rows.size() < want; ++i) {
+          pos = Cursor{tss[i], ids[i]};
+          if (by_metric) {
+            if (!detail::filter_metrics_json(metrics[i], *q.metric, filtered)) continue;
+            if (skip > 0) {
+              --skip;
+              continue;
+            }
+          }
+          StoredReading r;
+          r.id = ids[i];
+          r.device_id = std::move(devices[i]);
+          r.ts_ms = tss[i];
+          r.received_at_ms = ras[i];
+          r.metrics_json = by_metric ? filtered : std::move(metrics[i]);
+          if (extra_ind[i] == soci::i_ok) r.extra_json = std::move(extras[i]);
+          rows.push_back(std::move(r));
+        }
+        if (!by_metric || rows.size() >= want || n < chunk) break;
+      }
+
+      ReadingPage page;
+      if (rows.size() > limit) {
+        rows.resize(limit);
+        page.next = Cursor{rows.back().ts_ms, rows.back().id};
+      }
+      page.rows = std::move(rows);
+      return page;
+    });
   }
 
   std::map<std::string, Stat> stats(const StatsQuery& q) override {
-    soci::session s(pool_);
-    std::map<std::string, Stat> out;
-    Scope sc = resolve_scope(s, q.device_id, q.metric);
-    if (sc.empty) return out;
-    auto add_rollup = [&](std::int64_t, const std::string& name, const Stat& st) {
-      out[name].merge(st);
-    };
-    auto add_value = [&](std::int64_t, std::string_view name, double v) {
-      out[std::string(name)].add(v);
-    };
-    if (!q.from_ms && !q.to_ms) {
-      sum_rollups(s, sc, std::nullopt, std::nullopt, 0, add_rollup);
+    return with_session([&](soci::session& s) -> std::map<std::string, Stat> {
+      std::map<std::string, Stat> out;
+      Scope sc = resolve_scope(s, q.device_id, q.metric);
+      if (sc.empty) return out;
+      auto add_rollup = [&](std::int64_t, const std::string& name, const Stat& st) {
+        out[name].merge(st);
+      };
+      auto add_value = [&](std::int64_t, std::string_view name, double v) {
+        out[std::string(name)].add(v);
+      };
+      if (!q.from_ms && !q.to_ms) {
+        sum_rollups(s, sc, std::nullopt, std::nullopt, 0, add_rollup);
+        return out;
+      }
+      for_range(s, sc, q.from_ms, q.to_ms, 0, add_rollup, add_value);
       return out;
-    }
-    for_range(s, sc, q.from_ms, q.to_ms, 0, add_rollup, add_value);
-    return out;
+    });
   }
 
   std::vector<Bucket> aggregate(const AggregateQuery& q) override {
     if (q.interval_ms <= 0 || q.interval_ms % kMinute != 0)
       throw std::invalid_argument("aggregate interval must be a positive multiple of 60 s");
-    soci::session s(pool_);
-    std::map<std::int64_t, Bucket> buckets;
-    Scope sc = resolve_scope(s, q.device_id, q.metric);
-    if (sc.empty || q.to_ms <= q.from_ms) return {};
-    auto bucket = [&](std::int64_t start) -> Bucket& {
-      Bucket& b = buckets[start];
-      b.start_ms = start;
-      return b;
-    };
-    for_range(
-        s, sc, q.from_ms, q.to_ms, q.interval_ms,
-        [&](std::int64_t start, const std::string& name, const Stat& st) {
-          bucket(start).metrics[name].merge(st);
-        },
-        [&](std::int64_t ts, std::string_view name, double v) {
-          bucket(time::floor_to(ts, q.interval_ms)).metrics[std::string(name)].add(v);
-        });
-    std::vector<Bucket> out;
-    out.reserve(buckets.size());
-    for (auto& [_, b] : buckets) out.push_back(std::move(b));
-    return out;
+    return with_session([&](soci::session& s) -> std::vector<Bucket> {
+      std::map<std::int64_t, Bucket> buckets;
+      Scope sc = resolve_scope(s, q.device_id, q.metric);
+      if (sc.empty || q.to_ms <= q.from_ms) return {};
+      auto bucket = [&](std::int64_t start) -> Bucket& {
+        Bucket& b = buckets[start];
+        b.start_ms = start;
+        return b;
+      };
+      for_range(
+          s, sc, q.from_ms, q.to_ms, q.interval_ms,
+          [&](std::int64_t start, const std::string& name, const Stat& st) {
+            bucket(start).metrics[name].merge(st);
+          },
+          [&](std::int64_t ts, std::string_view name, double v) {
+            bucket(time::floor_to(ts, q.interval_ms)).metrics[std::string(name)].add(v);
+          });
+      std::vector<Bucket> out;
+      out.reserve(buckets.size());
+      for (auto& [_, b] : buckets) out.push_back(std::move(b));
+      return out;
+    });
   }
 
   std::vector<Alert> alerts(const AlertQuery& q) override {
-    soci::session s(pool_);
-    SqlBuilder sql(detail::kSelectAlerts);
-    sql.add(" WHERE 1 = 1");
-    if (q.device_id) {
-      auto pk = detail::find_device_pk(s, *q.device_id);
-      if (!pk) return {};
-      sql.add(" AND a.device_pk = :device_pk", *pk);
-    }
-    if (q.state) sql.add(" AND a.state = :state", *q.state);
-    if (q.acknowledged) sql.add(" AND a.acknowledged = :ack", *q.acknowledged ? 1LL : 0LL);
-    if (q.severity) sql.add(" AND a.severity = :severity", *q.severity);
-    if (q.from_ms) sql.add(" AND a.raised_ts >= :from_ts", *q.from_ms);
-    if (q.to_ms) sql.add(" AND a.raised_ts < :to_ts", *q.to_ms);
-    sql.add(" ORDER BY a.raised_ts DESC, a.id DESC");
-    sql.add(" LIMIT :limit", static_cast<long long>(std::max(0, q.limit)));
-    sql.add(" OFFSET :offset", static_cast<long long>(std::max(0, q.offset)));
-    return detail::fetch_alerts(s, sql);
+    return with_session([&](soci::session& s) -> std::vector<Alert> {
+      SqlBuilder sql(detail::kSelectAlerts);
+      sql.add(" WHERE 1 = 1");
+      if (q.device_id) {
+        auto pk = detail::find_device_pk(s, *q.device_id);
+        if (!pk) return {};
+        sql.add(" AND a.device_pk = :device_pk", *pk);
+      }
+      if (q.state) sql.add(" AND a.state = :state", *q.state);
+      if (q.acknowledged) sql.add(" AND a.acknowledged = :ack", *q.acknowledged ? 1LL : 0LL);
+      if (q.severity) sql.add(" AND a.severity = :severity", *q.severity);
+      if (q.from_ms) sql.add(" AND a.raised_ts >= :from_ts", *q.from_ms);
+      if (q.to_ms) sql.add(" AND a.raised_ts < :to_ts", *q.to_ms);
+      sql.add(" ORDER BY a.raised_ts DESC, a.id DESC");
+      sql.add(" LIMIT :limit", static_cast<long long>(std::max(0, q.limit)));
+      sql.add(" OFFSET :offset", static_cast<long long>(std::max(0, q.offset)));
+      return detail::fetch_alerts(s, sql);
+    });
   }
 
   std::optional<Alert> alert(std::int64_t id) override {
-    soci::session s(pool_);
-    SqlBuilder sql(detail::kSelectAlerts);
-    sql.add(" WHERE a.id = :id", static_cast<long long>(id));
-    auto rows = detail::fetch_alerts(s, sql);
-    if (rows.empty()) return std::nullopt;
-    return std::move(rows.front());
+    return with_session([&](soci::session& s) -> std::optional<Alert> {
+      SqlBuilder sql(detail::kSelectAlerts);
+      sql.add(" WHERE a.id = :id", static_cast<long long>(id));
+      auto rows = detail::fetch_alerts(s, sql);
+      if (rows.empty()) return std::nullopt;
+      return std::move(rows.front());
+    });
   }
 
   // The first acknowledgement is kept; acknowledging again only reports that it exists.
   bool acknowledge_alert(std::int64_t id, const std::string& by, std::int64_t at_ms) override {
-    soci::session s(pool_);
-    long long alert_id = id, at = at_ms;
-    std::string who = by;
-    soci::indicator who_ind = who.empty() ? soci::i_null : soci::i_ok;
-    soci::statement st = (s.prepare << "UPDATE alerts SET acknowledged = 1, acknowledged_at = :at, "
-                                       "acknowledged_by = :by WHERE id = :id AND acknowledged = 0",
-                          soci::use(at), soci::use(who, who_ind), soci::use(alert_id));
-    st.execute(true);
-    if (st.get_affected_rows() > 0) return true;
-    long long n = 0;
-    s << "SELECT COUNT(*) FROM alerts WHERE id = :id", soci::into(n), soci::use(alert_id);
-    return n > 0;
+    return with_session([&](soci::session& s) -> bool {
+      long long alert_id = id, at = at_ms;
+      std::string who = by;
+      soci::indicator who_ind = who.empty() ? soci::i_null : soci::i_ok;
+      soci::statement st = (s.prepare << "UPDATE alerts SET acknowledged = 1, acknowledged_at = :at, "
+                                         "acknowledged_by = :by WHERE id = :id AND acknowledged = 0",
+                            soci::use(at), soci::use(who, who_ind), soci::use(alert_id));
+      st.execute(true);
+      if (st.get_affected_rows() > 0) return true;
+      long long n = 0;
+      s << "SELECT COUNT(*) FROM alerts WHERE id = :id", soci::into(n), soci::use(alert_id);
+      return n > 0;
+    });
   }
 
   std::vector<RejectRecord> rejects(const RejectQuery& q) override {
-    soci::session s(pool_);
-    SqlBuilder sql("SELECT id, source, topic, ");
-    sql.add(d_.select_reject_payload);
-    sql.add(", payload_size, reason, detail, received_at FROM rejects WHERE 1 = 1");
-    if (q.reason) sql.add(" AND reason = :reason", *q.reason);
-    sql.add(" ORDER BY received_at DESC, id DESC");
-    sql.add(" LIMIT :limit", static_cast<long long>(std::max(0, q.limit)));
-    sql.add(" OFFSET :offset", static_cast<long long>(std::max(0, q.offset)));
+    return with_session([&](soci::session& s) -> std::vector<RejectRecord> {
+      SqlBuilder sql("SELECT id, source, topic, ");
+      sql.add(d_.select_reject_payload);
+      sql.add(", payload_size, reason, detail, received_at FROM rejects WHERE 1 = 1");
+      if (q.reason) sql.add(" AND reason = :reason", *q.reason);
+      sql.add(" ORDER BY received_at DESC, id DESC");
+      sql.add(" LIMIT :limit", static_cast<long long>(std::max(0, q.limit)));
+      sql.add(" OFFSET :offset", static_cast<long long>(std::max(0, q.offset)));
 
-    long long id = 0, size = 0, received_at = 0;
-    std::string source, topic, payload, reason, detail;
-    soci::indicator payload_ind;
-    soci::statement st(s);
-    st.exchange(soci::into(id));
-    st.exchange(soci::into(source));
-    st.exchange(soci::into(topic));
-    st.exchange(soci::into(payload, payload_ind));
-    st.exchange(soci::into(size));
-    st.exchange(soci::into(reason));
-    st.exchange(soci::into(detail));
-    st.exchange(soci::into(received_at));
-    run(st, sql, false);
-    std::vector<RejectRecord> out;
-    while (st.fetch()) {
-      RejectRecord r;
-      r.id = id;
-      r.source = source;
-      r.topic = topic;
-      if (payload_ind == soci::i_ok) r.payload = d_.hex_blobs ? from_hex(payload) : payload;
-      r.payload_size = size;
-      r.reason = reason;
-      r.detail = detail;
-      r.received_at_ms = received_at;
-      out.push_back(std::move(r));
-    }
-    return out;
+      long long id = 0, size = 0, received_at = 0;
+      std::string source, topic, payload, reason, detail;
+      soci::indicator payload_ind;
+      soci::statement st(s);
+      st.exchange(soci::into(id));
+      st.exchange(soci::into(source));
+      st.exchange(soci::into(topic));
+      st.exchange(soci::into(payload, payload_ind));
+      st.exchange(soci::into(size));
+      st.exchange(soci::into(reason));
+      st.exchange(soci::into(detail));
+      st.exchange(soci::into(received_at));
+      run(st, sql, false);
+      std::vector<RejectRecord> out;
+      while (st.fetch()) {
+        RejectRecord r;
+        r.id = id;
+        r.source = source;
+        r.topic = topic;
+        if (payload_ind == soci::i_ok) r.payload = d_.hex_blobs ? from_hex(payload) : payload;
+        r.payload_size = size;
+        r.reason = reason;
+        r.detail = detail;
+        r.received_at_ms = received_at;
+        out.push_back(std::move(r));
+      }
+      return out;
+    });
   }
 
   std::vector<Rule> rules() override {
-    soci::session s(pool_);
-    return detail::fetch_rules(s);
+    return with_session([&](soci::session& s) -> std::vector<Rule> {
+      return detail::fetch_rules(s);
+    });
   }
 
   void ping() override {
-    soci::session s(pool_);
-    int one = 0;
-    s << "SELECT 1", soci::into(one);
-    if (one != 1) throw std::runtime_error("database ping returned no row");
+    return with_session([&](soci::session& s) -> void {
+      int one = 0;
+      s << "SELECT 1", soci::into(one);
+      if (one != 1) throw std::runtime_error("database ping returned no row");
+    });
   }
 
  private:
@@ -390,9 +401,46 @@ class SociRepository final : public Repository {
     if (to) scan_messages(s, sc, *hi, *to, on_value);
   }
 
+  // Runs f(session) on a leased session. A session that lost its connection (server
+  // restarted, connection reset) is reopened and f retried once; a session whose reopening
+  // failed is reopened at its next lease. Whatever still fails is thrown (the API answers 503).
+  template <class F>
+  auto with_session(F&& f) -> decltype(f(std::declval<soci::session&>())) {
+    struct Lease {
+      soci::connection_pool& pool;
+      std::size_t pos;
+      explicit Lease(soci::connection_pool& p) : pool(p), pos(p.lease()) {}
+      ~Lease() { pool.give_back(pos); }
+      Lease(const Lease&) = delete;
+      Lease& operator=(const Lease&) = delete;
+    } lease(pool_);
+    soci::session& s = pool_.at(lease.pos);
+    char& broken = broken_[lease.pos];  // touched only by the session's lessee
+    if (broken) reopen(s, broken);
+    try {
+      return f(s);
+    } catch (const std::exception& e) {
+      if (!detail::is_connection_error(e)) throw;
+    }
+    reopen(s, broken);
+    try {
+      return f(s);
+    } catch (const std::exception& e) {
+      if (detail::is_connection_error(e)) broken = 1;
+      throw;
+    }
+  }
+
+  void reopen(soci::session& s, char& broken) {
+    broken = 1;
+    detail::reopen_session(s, spec_);  // throws when the database is unreachable
+    broken = 0;
+  }
+
   ConnectionSpec spec_;
   const detail::SqlDialect& d_;
   soci::connection_pool pool_;
+  std::vector<char> broken_;  // per pool position: reopen before use
 };
 
 }  // namespace

@@ -11,6 +11,13 @@
 // SELECT of the rows above the transaction's previous MAX(id) (affected-row counts cannot
 // tell, SOCI connects with CLIENT_FOUND_ROWS) — matched to the chunk by key: a non-NULL key
 // is stored by its first occurrence only, NULL-key rows are all stored, ids in row order.
+//
+// Lost connections: a failure that looks like one (server restarted, connection reset,
+// cannot connect) marks the session broken; a transient failure of another kind on a server
+// dialect makes the next call outside a transaction probe the session ("SELECT 1"). The
+// next call outside a transaction (the writer's retry: device lookups, begin()) then drops
+// every prepared statement, reopens the session, reloads the device and metric caches and
+// prepares again; if that fails too it throws a transient error and the writer backs off.
 #include <soci/soci.h>
 
 #include <algorithm>
@@ -72,10 +79,7 @@ class SociWriteStore final : public WriteStore {
       : spec_(spec), d_(detail::sql_dialect(detail::dialect_of(spec))),
         sql_(detail::open_session(spec)) {
     try {
-      if (d_.kind == detail::Dialect::sqlite)
-        checkpointer_ = std::make_unique<detail::WalCheckpointer>(spec_, *sql_);
-      load_caches();
-      prepare_statements();
+      init_session();
     } catch (const soci::soci_error& e) {
       throw std::runtime_error("cannot prepare the writer on " + spec_.display + ": " + e.what());
     }
@@ -347,7 +351,7 @@ class SociWriteStore final : public WriteStore {
   }
 
   void rollback() noexcept override {
-    if (in_tx_) {
+    if (in_tx_ && sql_ && !broken_) {
       try {
         *sql_ << d_.rollback;  // fails harmlessly if the database already rolled back
       } catch (...) {
@@ -373,11 +377,63 @@ class SociWriteStore final : public WriteStore {
   template <class F>
   auto guarded(F&& f) -> decltype(f()) {
     try {
+      ensure_session();
       return f();
     } catch (const std::exception& e) {
       transient_ = detail::is_transient_error(e);
+      if (detail::is_connection_error(e))
+        broken_ = true;
+      else if (transient_ && d_.kind != detail::Dialect::sqlite)
+        suspect_ = true;
       throw;
     }
+  }
+
+  // Outside a transaction only: a transaction never spans two sessions (after a failure the
+  // caller rolls back first).
+  void ensure_session() {
+    if (in_tx_) return;
+    if (suspect_ && !broken_) {
+      suspect_ = false;
+      try {
+        *sql_ << "SELECT 1";
+      } catch (const std::exception&) {
+        broken_ = true;
+      }
+    }
+    if (broken_) reopen();
+  }
+
+  // The session, its prepared statements and caches, from scratch. Throws (leaving broken_
+  // set, the session closed) when the database cannot be reached.
+  void reopen() {
+    drop_session();
+    sql_ = detail::open_session(spec_);
+    init_session();
+    broken_ = false;
+    suspect_ = false;
+  }
+
+  void init_session() {
+    if (d_.kind == detail::Dialect::sqlite)
+      checkpointer_ = std::make_unique<detail::WalCheckpointer>(spec_, *sql_);
+    load_caches();
+    prepare_statements();
+  }
+
+  // Statements first: they refer to the session.
+  void drop_session() noexcept {
+    for (auto* st : {&insert_message_, &insert_device_, &select_device_, &insert_metric_,
+                     &select_metric_, &upsert_rollup_, &upsert_latest_, &update_last_seen_,
+                     &upsert_checkpoint_, &insert_reject_})
+      st->reset();
+    for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_}) m->reset();
+    checkpointer_.reset();
+    sql_.reset();
+    devices_.clear();
+    metrics_.clear();
+    new_devices_.clear();
+    new_metrics_.clear();
   }
 
   void require_tx(const char* what) const {
@@ -728,6 +784,8 @@ class SociWriteStore final : public WriteStore {
   std::unique_ptr<detail::WalCheckpointer> checkpointer_;  // SQLite only
   bool in_tx_ = false;
   bool transient_ = false;
+  bool broken_ = false;   // the session must be reopened before its next use
+  bool suspect_ = false;  // probe the session before its next use
 
   std::unordered_map<std::string, std::int64_t> devices_;  // device_id -> pk
   std::unordered_map<std::string, std::int64_t> metrics_;  // name -> id

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <soci/soci.h>
 
+#include <atomic>
+#include <optional>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <thread>
 
 #include "iotd/core/time.hpp"
@@ -282,6 +286,66 @@ TEST_F(WriterTest, TransientLockIsRetriedUntilTheDatabaseIsFreeAgain) {
   EXPECT_TRUE(writer->database_ok());
   EXPECT_EQ(all_readings().size(), 20u);
   EXPECT_GE(counters.commit_failures.load(), 1u);
+}
+
+// A store whose device lookups fail (transiently) a number of times, as when the database
+// goes away between two batches: the lookup happens before the transaction, in prepare().
+class FlakyDeviceLookups final : public storage::WriteStore {
+ public:
+  explicit FlakyDeviceLookups(storage::WriteStore& inner) : inner_(inner) {}
+  std::atomic<int> failures{0};
+
+  std::optional<storage::Checkpoint> load_checkpoint(const std::string& id) override { return inner_.load_checkpoint(id); }
+  std::vector<storage::Alert> active_alerts() override { return inner_.active_alerts(); }
+  std::vector<storage::Rule> rules() override { return inner_.rules(); }
+  std::vector<storage::DeviceLatest> load_latest() override { return inner_.load_latest(); }
+  bool device_known(const std::string& device_id) override {
+    if (failures > 0) {
+      --failures;
+      transient_ = true;
+      throw std::runtime_error("server closed the connection unexpectedly (simulated)");
+    }
+    transient_ = false;
+    return inner_.device_known(device_id);
+  }
+  std::int64_t device_count() override { return inner_.device_count(); }
+  void begin() override { transient_ = false; inner_.begin(); }
+  std::vector<std::optional<std::int64_t>> insert_messages(std::span<const Reading> rs) override {
+    return inner_.insert_messages(rs);
+  }
+  std::int64_t insert_alert(const storage::Alert& a) override { return inner_.insert_alert(a); }
+  void update_alert(const storage::Alert& a) override { inner_.update_alert(a); }
+  void insert_rejects(std::span<const storage::RejectRecord> rs) override { inner_.insert_rejects(rs); }
+  void save_checkpoint(const std::string& id, const storage::Checkpoint& cp) override { inner_.save_checkpoint(id, cp); }
+  void commit() override { inner_.commit(); }
+  void rollback() noexcept override { inner_.rollback(); }
+  bool last_error_transient() const override { return transient_ || inner_.last_error_transient(); }
+
+ private:
+  storage::WriteStore& inner_;
+  bool transient_ = false;
+};
+
+TEST_F(WriterTest, TransientFailureBeforeTheTransactionIsRetriedAndTheWriterKeepsRunning) {
+  close();
+  journal::JournalOptions jo;
+  jo.dir = dir / "journal";
+  journal = std::make_unique<journal::Journal>(jo);
+  store = storage::make_write_store(spec);
+  FlakyDeviceLookups flaky(*store);
+  flaky.failures = 3;
+  writer = std::make_unique<Writer>(options(), *journal, flaky, latest, counters);
+  writer->start();
+  append("sensors/newdev/data", R"({"n": 1})");
+  wait_committed();
+  EXPECT_EQ(flaky.failures.load(), 0);
+  EXPECT_GE(counters.commit_failures.load(), 3u);
+  EXPECT_TRUE(writer->database_ok());
+  append("sensors/newdev/data", R"({"n": 2})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 2u);
+  writer->stop(5s);
+  writer.reset();
 }
 
 }  // namespace
