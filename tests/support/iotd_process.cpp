@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <soci/soci.h>
 
+#include <memory>
 #include <thread>
+
+#include "iotd/storage/database.hpp"
 
 #include "support/http_client.hpp"
 #include "support/services.hpp"
@@ -34,12 +37,17 @@ std::string IotdProcess::log() const {
   return process_ ? process_->read_log() : std::string();
 }
 
+std::string IotdProcess::database_url() const {
+  auto it = opts_.env.find("IOTD_DATABASE_URL");
+  return it != opts_.env.end() ? it->second : sqlite_url(db_path());
+}
+
 void IotdProcess::start() {
   ProcessOptions po;
   po.log_file = opts_.data_dir / "iotd.log";
   po.cwd = opts_.data_dir;
   po.env["IOTD_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
-  po.env["IOTD_DATABASE_URL"] = "sqlite:///" + db_path().string();
+  po.env["IOTD_DATABASE_URL"] = sqlite_url(db_path());
   po.env["IOTD_JOURNAL_DIR"] = (opts_.data_dir / "journal").string();
   po.env["IOTD_MQTT_URL"] = opts_.mqtt_url;
   po.env["IOTD_INSTANCE_ID"] = "itest";
@@ -100,22 +108,41 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query) {
-  soci::session s("sqlite3", "db=" + db.string() + " timeout=10");
+namespace {
+
+std::unique_ptr<soci::session> open_db(const std::string& database_url) {
+  const storage::ConnectionSpec spec = storage::parse_database_url(database_url);
+  return std::make_unique<soci::session>(spec.backend, spec.connect_string);
+}
+
+}  // namespace
+
+std::int64_t db_count(const std::string& database_url, const std::string& sql_count_query) {
+  auto s = open_db(database_url);
   long long n = 0;
-  s << sql_count_query, soci::into(n);
+  *s << sql_count_query, soci::into(n);
   return n;
 }
 
-std::vector<double> sqlite_metric_values(const std::filesystem::path& db, const std::string& name) {
-  soci::session s("sqlite3", "db=" + db.string() + " timeout=10");
+std::vector<double> db_metric_values(const std::string& database_url, const std::string& name) {
+  auto s = open_db(database_url);
   std::vector<double> out;
-  soci::rowset<std::string> rows = (s.prepare << "SELECT metrics FROM messages");
+  soci::rowset<std::string> rows = (s->prepare << "SELECT metrics FROM messages");
   for (const auto& text : rows) {
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_object() && j.contains(name) && j[name].is_number()) out.push_back(j[name].get<double>());
   }
   return out;
+}
+
+std::string sqlite_url(const std::filesystem::path& db) { return "sqlite:///" + db.string(); }
+
+std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query) {
+  return db_count(sqlite_url(db), sql_count_query);
+}
+
+std::vector<double> sqlite_metric_values(const std::filesystem::path& db, const std::string& name) {
+  return db_metric_values(sqlite_url(db), name);
 }
 
 }  // namespace iotd::test

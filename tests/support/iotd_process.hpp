@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,8 @@ class IotdProcess {
 
   std::uint16_t port() const { return port_; }
   std::filesystem::path db_path() const { return opts_.data_dir / "iotd.db"; }
+  // IOTD_DATABASE_URL as started: Options.env's, else the SQLite file db_path().
+  std::string database_url() const;
   std::string log() const;
 
   void start();
@@ -62,9 +65,15 @@ class IotdProcess {
 // Polls `pred` every 20 ms until it is true or `timeout` passes; returns its last value.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
-// Row count of a table in a SQLite file (opened read-only next to a running iotd).
-std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query);
+// The single number a query like "SELECT COUNT(*) FROM messages" returns, from the database
+// at `database_url` (an IOTD_DATABASE_URL: sqlite, postgresql or mysql), opened for this call.
+std::int64_t db_count(const std::string& database_url, const std::string& sql_count_query);
 // Every value of metric `name` over all stored messages (for exact-count assertions).
+std::vector<double> db_metric_values(const std::string& database_url, const std::string& name);
+
+// The same on a SQLite file (opened next to a running iotd).
+std::string sqlite_url(const std::filesystem::path& db);
+std::int64_t sqlite_count(const std::filesystem::path& db, const std::string& sql_count_query);
 std::vector<double> sqlite_metric_values(const std::filesystem::path& db, const std::string& name);
 
 }  // namespace iotd::test
