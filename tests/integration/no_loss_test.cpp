@@ -1,10 +1,14 @@
 // The no-loss / no-duplicate guarantees (DESIGN §4) against the real binary and broker:
-// kill -9 mid-stream, kill -9 during the backlog burst after a reconnect, and a 100k burst.
+// kill -9 mid-stream (on SQLite, and on PostgreSQL and MariaDB servers), kill -9 during the
+// backlog burst after a reconnect, and a 100k burst.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <string>
 #include <thread>
 
+#include "support/database_server.hpp"
 #include "support/iotd_process.hpp"
 #include "support/publisher.hpp"
 #include "support/services.hpp"
@@ -30,7 +34,7 @@ std::vector<OutMessage> numbered(int first, int count, int devices, bool with_ti
 
 // Asserts the database holds exactly the numbers [0, expected): none lost, none twice.
 void expect_exactly(const IotdProcess& iotd, int expected) {
-  auto values = sqlite_metric_values(iotd.db_path(), "n");
+  auto values = db_metric_values(iotd.database_url(), "n");
   std::set<long long> unique;
   for (double v : values) unique.insert(static_cast<long long>(v));
   EXPECT_EQ(values.size(), static_cast<std::size_t>(expected)) << "rows stored (duplicates if more)";
@@ -43,16 +47,21 @@ void expect_exactly(const IotdProcess& iotd, int expected) {
 
 bool stored_at_least(const IotdProcess& iotd, std::int64_t n) {
   try {
-    return sqlite_count(iotd.db_path(), "SELECT COUNT(*) FROM messages") >= n;
+    return db_count(iotd.database_url(), "SELECT COUNT(*) FROM messages") >= n;
   } catch (const std::exception&) {
     return false;  // the database may not exist yet
   }
 }
 
-TEST(NoLoss, Kill9MidStreamLosesNothingAndStoresNothingTwice) {
+std::int64_t stored(const IotdProcess& iotd) {
+  return db_count(iotd.database_url(), "SELECT COUNT(*) FROM messages");
+}
+
+// `env`: extra iotd settings (the database URL of a server backend).
+void kill9_mid_stream(const std::string& backend, std::map<std::string, std::string> env) {
   TempDir dir;
   MosquittoServer broker;
-  IotdProcess iotd({dir / "iotd", broker.url(), {}});
+  IotdProcess iotd({dir / "iotd", broker.url(), std::move(env)});
   ASSERT_TRUE(eventually([&] { return iotd.get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s));
 
   constexpr int kTotal = 3000;
@@ -68,7 +77,7 @@ TEST(NoLoss, Kill9MidStreamLosesNothingAndStoresNothingTwice) {
   });
   ASSERT_TRUE(eventually([&] { return stored_at_least(iotd, 300); }, 30s)) << iotd.log();
   iotd.kill9();
-  auto at_kill = sqlite_count(iotd.db_path(), "SELECT COUNT(*) FROM messages");
+  auto at_kill = stored(iotd);
   std::this_thread::sleep_for(300ms);  // the broker queues for the persistent session meanwhile
   iotd.start();
   publisher.join();
@@ -77,9 +86,23 @@ TEST(NoLoss, Kill9MidStreamLosesNothingAndStoresNothingTwice) {
   ASSERT_TRUE(eventually([&] { return stored_at_least(iotd, kTotal); }, 60s)) << iotd.log();
   std::this_thread::sleep_for(500ms);  // anything extra (a duplicate) would land now
   expect_exactly(iotd, kTotal);
-  std::printf("[ kill -9 ] %lld stored at the kill, %d after restart, exactly once\n",
-              static_cast<long long>(at_kill), kTotal);
+  std::printf("[ kill -9 %s ] %lld stored at the kill, %lld after restart, exactly once\n",
+              backend.c_str(), static_cast<long long>(at_kill), static_cast<long long>(stored(iotd)));
 }
+
+TEST(NoLoss, Kill9MidStreamLosesNothingAndStoresNothingTwice) { kill9_mid_stream("sqlite", {}); }
+
+// The same on a database server (started for the test).
+class NoLossOnServer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NoLossOnServer, Kill9MidStreamLosesNothingAndStoresNothingTwice) {
+  DatabaseServer db(GetParam());
+  kill9_mid_stream(GetParam(), {{"IOTD_DATABASE_URL", db.url()}});
+}
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NoLossOnServer);  // no server installed
+INSTANTIATE_TEST_SUITE_P(Backends, NoLossOnServer, ::testing::ValuesIn(server_backends()),
+                         [](const auto& info) { return info.param; });
 
 TEST(NoLoss, Kill9DuringTheBacklogBurstAfterReconnect) {
   TempDir dir;
@@ -96,7 +119,7 @@ TEST(NoLoss, Kill9DuringTheBacklogBurstAfterReconnect) {
   iotd->start();  // the broker floods the queued backlog
   ASSERT_TRUE(eventually([&] { return stored_at_least(*iotd, 1); }, 30s)) << iotd->log();
   iotd->kill9();
-  auto at_kill = sqlite_count(iotd->db_path(), "SELECT COUNT(*) FROM messages");
+  auto at_kill = stored(*iotd);
   iotd->start();
   ASSERT_TRUE(eventually([&] { return stored_at_least(*iotd, kTotal); }, 120s)) << iotd->log();
   std::this_thread::sleep_for(500ms);

@@ -1,6 +1,11 @@
-// End to end through the real binary: mosquitto -> iotd -> SQLite -> REST.
+// End to end through the real binary: mosquitto -> iotd -> SQLite -> REST; the basic
+// publish -> REST check also on PostgreSQL and MariaDB servers.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
+#include "support/database_server.hpp"
 #include "support/iotd_process.hpp"
 #include "support/publisher.hpp"
 #include "support/services.hpp"
@@ -17,8 +22,10 @@ class PipelineE2E : public ::testing::Test {
   MosquittoServer broker;
   std::unique_ptr<IotdProcess> iotd;
 
-  void SetUp() override {
-    iotd = std::make_unique<IotdProcess>(IotdProcess::Options{dir / "iotd", broker.url(), {}});
+  void SetUp() override { start_iotd({}); }
+
+  void start_iotd(std::map<std::string, std::string> env) {
+    iotd = std::make_unique<IotdProcess>(IotdProcess::Options{dir / "iotd", broker.url(), std::move(env)});
     ASSERT_TRUE(eventually([&] { return iotd->get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s))
         << iotd->log();
   }
@@ -32,9 +39,11 @@ class PipelineE2E : public ::testing::Test {
     auto r = iotd->get("/api/v1/readings/latest?device_id=" + device);
     return r.status == 200 ? r.json() : json();
   }
+
+  void published_reading_is_served_latest_history_stats_and_export();
 };
 
-TEST_F(PipelineE2E, PublishedReadingIsServedLatestHistoryStatsAndExport) {
+void PipelineE2E::published_reading_is_served_latest_history_stats_and_export() {
   publish({{"sensors/ESP32_001/data",
             R"({"temperature": 24.5, "vibration": 12.3, "gas": 450.0, "power": 250.5, "timestamp": "2026-01-29T14:30:45"})"},
            {"sensors/ESP32_001/data",
@@ -69,6 +78,29 @@ TEST_F(PipelineE2E, PublishedReadingIsServedLatestHistoryStatsAndExport) {
   EXPECT_NE(csv.body.find("timestamp,device_id,temperature"), std::string::npos) << csv.body;
   EXPECT_NE(csv.body.find("2026-01-29T14:30:45.000Z,ESP32_001,24.5"), std::string::npos) << csv.body;
 }
+
+TEST_F(PipelineE2E, PublishedReadingIsServedLatestHistoryStatsAndExport) {
+  published_reading_is_served_latest_history_stats_and_export();
+}
+
+// The same on a database server (started for the test).
+class PipelineOnServer : public PipelineE2E, public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::unique_ptr<DatabaseServer> db;
+  void SetUp() override {
+    db = std::make_unique<DatabaseServer>(GetParam());
+    start_iotd({{"IOTD_DATABASE_URL", db->url()}});
+  }
+  void TearDown() override { iotd.reset(); }  // before its database server goes
+};
+
+TEST_P(PipelineOnServer, PublishedReadingIsServedLatestHistoryStatsAndExport) {
+  published_reading_is_served_latest_history_stats_and_export();
+}
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PipelineOnServer);  // no server installed
+INSTANTIATE_TEST_SUITE_P(Backends, PipelineOnServer, ::testing::ValuesIn(server_backends()),
+                         [](const auto& info) { return info.param; });
 
 TEST_F(PipelineE2E, AlertIsRaisedUpdatedClearedAndAcknowledged) {
   publish({{"sensors/device5/data", R"({"temperature": 57.21, "timestamp": 1767225600})"},
