@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "iotd/core/counters.hpp"
@@ -32,6 +34,9 @@ constexpr double kResumeFraction = 0.8;
 // Above these the service reports itself degraded.
 constexpr std::uint64_t kBacklogDegraded = 100000;
 constexpr std::int64_t kCommitLagDegradedMs = 10000;
+// How often the monitor checks that the database answers (writes alone would notice an
+// outage only when the next message arrives).
+constexpr auto kDatabasePingInterval = std::chrono::seconds(5);
 
 pipeline::DecoderOptions decoder_options(const config::Config& c) {
   pipeline::DecoderOptions d;
@@ -97,6 +102,9 @@ struct App::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<mqtt::MqttSource> mqtt;
   std::jthread monitor;
+  std::atomic<bool> ping_ok{true};
+  mutable std::mutex ping_mu;
+  std::string ping_error;  // guarded by ping_mu
 
   explicit Impl(config::Config c) : cfg(std::move(c)) {
     auto decoder = decoder_options(cfg);
@@ -168,17 +176,24 @@ struct App::Impl {
       mqtt = std::make_unique<mqtt::MqttSource>(mo, *journal, counters);
       mqtt->start();
     }
-    monitor = std::jthread([this](std::stop_token st) { watch_journal_bound(st); });
+    monitor = std::jthread([this](std::stop_token st) { monitor_loop(st); });
 
     spdlog::info("iotd {} ready in {} ms: http={} database={} broker={} journal={}", IOTD_VERSION,
                  time::now_ms() - started_at_ms, server->address(), spec.display,
                  cfg.mqtt_url.empty() ? std::string("disabled") : cfg.mqtt_url, cfg.journal_dir);
   }
 
-  // Pauses MQTT intake while the journal is at its bound (DESIGN §2 "Bounded on disk").
-  void watch_journal_bound(std::stop_token st) {
+  // Every 200 ms: pauses MQTT intake while the journal is at its bound (DESIGN §2
+  // "Bounded on disk") and resumes it below the low-water mark. Every 5 s: pings the
+  // database through the read pool, so /health reports an outage even when idle.
+  void monitor_loop(std::stop_token st) {
+    auto next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (std::chrono::steady_clock::now() >= next_ping) {
+        next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
+        ping_database();
+      }
       if (!mqtt) continue;
       auto bytes = journal->bytes_on_disk();
       if (!mqtt->paused() && journal->over_bound()) {
@@ -191,13 +206,31 @@ struct App::Impl {
     }
   }
 
+  void ping_database() {
+    try {
+      repo->ping();
+      if (!ping_ok.exchange(true)) spdlog::info("database {} answers again", spec.display);
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(ping_mu);
+        ping_error = e.what();
+      }
+      if (ping_ok.exchange(false)) spdlog::error("database {} does not answer: {}", spec.display, e.what());
+    }
+  }
+
   HealthSnapshot health() const {
     HealthSnapshot h;
     h.version = IOTD_VERSION;
     h.uptime_ms = time::now_ms() - started_at_ms;
     h.database_backend = spec.dialect;
-    h.database_ok = writer->database_ok();
-    if (!h.database_ok) h.database_error = writer->last_error();
+    h.database_ok = writer->database_ok() && ping_ok.load();
+    if (!writer->database_ok()) {
+      h.database_error = writer->last_error();
+    } else if (!ping_ok.load()) {
+      std::lock_guard lock(ping_mu);
+      h.database_error = ping_error;
+    }
     h.mqtt_enabled = static_cast<bool>(mqtt);
     h.mqtt_url = cfg.mqtt_url;
     if (mqtt) {
@@ -218,7 +251,7 @@ struct App::Impl {
       h.degraded_reasons.push_back("journal backlog " + std::to_string(h.journal_backlog) + " frames");
     if (h.commit_lag_ms > kCommitLagDegradedMs)
       h.degraded_reasons.push_back("no commit for " + std::to_string(h.commit_lag_ms / 1000) + " s with frames waiting");
-    if (!h.database_ok) h.degraded_reasons.push_back("database writes failing: " + h.database_error);
+    if (!h.database_ok) h.degraded_reasons.push_back("database unavailable: " + h.database_error);
     if (journal->recovery().quarantined_segments > 0)
       h.degraded_reasons.push_back(std::to_string(journal->recovery().quarantined_segments) +
                                    " journal segment(s) quarantined (*.bad in " + cfg.journal_dir + ")");

@@ -107,6 +107,20 @@ TEST_P(DbOutage, JournalHoldsTheBacklogHealthSays503AndAllIsStoredOnceWhenTheSer
   iotd.reset();  // before its database server goes
 }
 
+TEST_P(DbOutage, IdleServiceNoticesTheOutageWithoutTraffic) {
+  DatabaseServer db(GetParam());
+  TempDir dir;
+  IotdProcess iotd({dir / "iotd", "", {{"IOTD_DATABASE_URL", db.url()}}});  // no MQTT, no writes
+  ASSERT_EQ(iotd.get("/api/v1/health").status, 200);
+  db.stop();
+  HttpReply down;
+  ASSERT_TRUE(eventually([&] { down = iotd.get("/api/v1/health"); return down.status == 503; }, 20s))
+      << "health should notice a database outage without any write; last: " << down.body;
+  EXPECT_EQ(iotd.get("/api/v1/health/live").status, 200);
+  db.start();
+  ASSERT_TRUE(eventually([&] { return iotd.get("/api/v1/health").status == 200; }, 30s)) << iotd.log();
+}
+
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DbOutage);  // no server installed
 INSTANTIATE_TEST_SUITE_P(Backends, DbOutage, ::testing::ValuesIn(server_backends()),
                          [](const auto& info) { return info.param; });
