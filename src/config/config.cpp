@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "iotd/core/text.hpp"
 #include "iotd/core/time.hpp"
 
 namespace iotd::config {
@@ -56,11 +57,8 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_LOG_FILE", "", "also log to this file", "logging"},
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+using text::lower;
+using text::trim;
 
 // IOTD_HTTP_LISTEN -> http_listen (file key) / --http-listen (flag).
 std::string file_key(std::string_view env) { return lower(env.substr(kPrefix.size())); }
@@ -76,12 +74,6 @@ const SettingInfo* find_by_env(std::string_view env) {
   return nullptr;
 }
 
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 [[noreturn]] void fail(std::string_view env, std::string_view value, std::string_view why) {
   throw ConfigError(std::string(env) + "=\"" + std::string(value) + "\": " + std::string(why));

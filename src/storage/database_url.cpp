@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "iotd/storage/database.hpp"
+#include "iotd/core/text.hpp"
 
 namespace iotd::storage {
 namespace {
@@ -17,18 +18,9 @@ namespace {
   throw std::invalid_argument("IOTD_DATABASE_URL: " + what);
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using text::lower;
+using text::trim;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

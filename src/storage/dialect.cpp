@@ -1,5 +1,7 @@
 #include "dialect.hpp"
 
+#include "iotd/core/text.hpp"
+
 #include <soci/soci.h>
 
 #include <algorithm>
@@ -181,18 +183,9 @@ constexpr SqlDialect kMysql{
     .transactional_ddl = false,
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using text::lower;
+using text::trim;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 void init_sqlite(soci::session& s, const ConnectionSpec& spec) {
   s << "PRAGMA busy_timeout = " + std::to_string(spec.busy_timeout_ms);
