@@ -155,6 +155,7 @@ struct App::Impl {
     so.blocking_threads = cfg.db_pool;
     so.body_limit = cfg.http_body_limit;
     so.cors_origins = cfg.cors_origins;
+    so.counters = &counters;
     server = std::make_unique<http::Server>(so, router);
     server->start();
 

@@ -233,8 +233,6 @@ void write_counters(JsonWriter& w, const Counters& c) {
   u("journal_append_failures", c.journal_append_failures);
   u("messages_stored", c.messages_stored);
   u("messages_deduplicated", c.messages_deduplicated);
-  u("readings_committed", c.readings_committed);
-  u("http_ingested", c.http_ingested);
   u("nonfinite_dropped", c.nonfinite_dropped);
   u("clock_skew", c.clock_skew);
   u("bad_timestamp", c.bad_timestamp);

@@ -17,8 +17,6 @@ class Counters {
   std::atomic<std::uint64_t> journal_append_failures{0};
   std::atomic<std::uint64_t> messages_stored{0};      // message rows committed
   std::atomic<std::uint64_t> messages_deduplicated{0};// content-dedup hits
-  std::atomic<std::uint64_t> readings_committed{0};
-  std::atomic<std::uint64_t> http_ingested{0};
   std::atomic<std::uint64_t> nonfinite_dropped{0};
   std::atomic<std::uint64_t> clock_skew{0};
   std::atomic<std::uint64_t> bad_timestamp{0};
