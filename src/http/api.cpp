@@ -87,6 +87,33 @@ const std::optional<double>* find_metric(const std::vector<MetricValue>& ms, std
   return &it->value;
 }
 
+// Readings as columns (exports): each row's metrics parsed once, and the sorted union of
+// metric names.
+struct MetricColumns {
+  std::vector<std::vector<MetricValue>> rows;
+  std::set<std::string> names;
+};
+
+MetricColumns metric_columns(const std::vector<StoredReading>& rows) {
+  MetricColumns c;
+  c.rows.reserve(rows.size());
+  for (const auto& r : rows) {
+    c.rows.push_back(parse_metrics(r.metrics_json));
+    for (const auto& m : c.rows.back()) c.names.insert(m.name);
+  }
+  return c;
+}
+
+// One metric's column: [v0, v1, …] with null where a row lacks it.
+void write_column(JsonWriter& w, const MetricColumns& c, const std::string& name) {
+  w.begin_array();
+  for (const auto& ms : c.rows) {
+    auto v = find_metric(ms, name);
+    w.opt_num(v ? *v : std::nullopt);
+  }
+  w.end_array();
+}
+
 storage::Cursor cursor_of(const StoredReading& r) { return storage::Cursor{r.ts_ms, r.id}; }
 
 // Up to `limit` rows in time order. With `from`: the first rows from `from` on; without:
@@ -478,14 +505,8 @@ Response export_data(const ApiContext& ctx, const Request& req, const PathParams
   if (p->format == api::ExportFormat::columnar) {
     bool truncated = false;
     auto rows = fetch_rows(*ctx.repo, base, p->limit, /*newest_when_open=*/true, &truncated);
-    std::vector<std::vector<MetricValue>> parsed;
-    parsed.reserve(rows.size());
-    std::set<std::string> names;
-    for (const auto& r : rows) {
-      parsed.push_back(parse_metrics(r.metrics_json));
-      for (const auto& m : parsed.back()) names.insert(m.name);
-    }
-    JsonWriter w(256 + rows.size() * (64 + names.size() * 12));
+    auto cols = metric_columns(rows);
+    JsonWriter w(256 + rows.size() * (64 + cols.names.size() * 12));
     w.begin_object();
     w.key("sample_count").integer(static_cast<std::int64_t>(rows.size()));
     w.key("truncated").boolean(truncated);
@@ -496,14 +517,10 @@ Response export_data(const ApiContext& ctx, const Request& req, const PathParams
     w.key("device_id").begin_array();
     for (const auto& r : rows) w.str(r.device_id);
     w.end_array();
-    for (const auto& name : names) {
+    for (const auto& name : cols.names) {
       if (name == "timestamp" || name == "device_id") continue;
-      w.key(name).begin_array();
-      for (const auto& ms : parsed) {
-        auto v = find_metric(ms, name);
-        w.opt_num(v ? *v : std::nullopt);
-      }
-      w.end_array();
+      w.key(name);
+      write_column(w, cols, name);
     }
     w.end_object().end_object();
     return ok_json(w);
@@ -766,13 +783,8 @@ Response seed002_ml_data(const ApiContext& ctx, const Request& req, const PathPa
     rows = fetch_rows(*ctx.repo, q, *limit, true, nullptr);
     std::reverse(rows.begin(), rows.end());  // seed 002 lists newest first
   }
-  std::vector<std::vector<MetricValue>> parsed;
-  std::set<std::string> names;
-  for (const auto& r : rows) {
-    parsed.push_back(parse_metrics(r.metrics_json));
-    for (const auto& m : parsed.back()) names.insert(m.name);
-  }
-  JsonWriter w(256 + rows.size() * (48 + names.size() * 12));
+  auto cols = metric_columns(rows);
+  JsonWriter w(256 + rows.size() * (48 + cols.names.size() * 12));
   w.begin_object();
   w.key("sample_count").integer(static_cast<std::int64_t>(rows.size()));
   w.key("device_id").opt_str(dev);
@@ -780,15 +792,11 @@ Response seed002_ml_data(const ApiContext& ctx, const Request& req, const PathPa
   w.key("timestamps").begin_array();
   for (const auto& r : rows) w.iso(r.ts_ms);
   w.end_array();
-  for (const auto& name : names) {
+  for (const auto& name : cols.names) {
     auto key = api::metric_plural(name);
     if (key == "timestamps" || key == "device_ids") continue;
-    w.key(key).begin_array();
-    for (const auto& ms : parsed) {
-      auto v = find_metric(ms, name);
-      w.opt_num(v ? *v : std::nullopt);
-    }
-    w.end_array();
+    w.key(key);
+    write_column(w, cols, name);
   }
   w.key("device_ids").begin_array();
   for (const auto& r : rows) w.str(r.device_id);

@@ -200,19 +200,27 @@ Parsed<TimeRange> range_params(const Request& req, std::int64_t now) {
   return r;
 }
 
+// device_id (query or path), metric and from/to: the filters readings and stats share.
+template <class Query>
+std::optional<ApiError> fill_filters(Query& q, const Request& req, const PathParams& path,
+                                     std::int64_t now) {
+  auto dev = device_param(req, path);
+  if (!dev) return dev.error();
+  auto metric = metric_param(req);
+  if (!metric) return metric.error();
+  auto range = range_params(req, now);
+  if (!range) return range.error();
+  q.device_id = std::move(*dev);
+  q.metric = std::move(*metric);
+  q.from_ms = range->from;
+  q.to_ms = range->to;
+  return std::nullopt;
+}
+
 Parsed<storage::ReadingQuery> parse_readings_query(const Request& req, const PathParams& path,
                                                    std::int64_t now) {
   storage::ReadingQuery q;
-  auto dev = device_param(req, path);
-  if (!dev) return tl::unexpected(dev.error());
-  q.device_id = std::move(*dev);
-  auto metric = metric_param(req);
-  if (!metric) return tl::unexpected(metric.error());
-  q.metric = std::move(*metric);
-  auto range = range_params(req, now);
-  if (!range) return tl::unexpected(range.error());
-  q.from_ms = range->from;
-  q.to_ms = range->to;
+  if (auto bad = fill_filters(q, req, path, now)) return tl::unexpected(std::move(*bad));
   auto limit = int_param(req, "limit", 1, 10'000, 100);
   if (!limit) return tl::unexpected(limit.error());
   q.limit = static_cast<int>(*limit);
@@ -234,16 +242,7 @@ Parsed<storage::ReadingQuery> parse_readings_query(const Request& req, const Pat
 Parsed<storage::StatsQuery> parse_stats_query(const Request& req, const PathParams& path,
                                               std::int64_t now) {
   storage::StatsQuery q;
-  auto dev = device_param(req, path);
-  if (!dev) return tl::unexpected(dev.error());
-  q.device_id = std::move(*dev);
-  auto metric = metric_param(req);
-  if (!metric) return tl::unexpected(metric.error());
-  q.metric = std::move(*metric);
-  auto range = range_params(req, now);
-  if (!range) return tl::unexpected(range.error());
-  q.from_ms = range->from;
-  q.to_ms = range->to;
+  if (auto bad = fill_filters(q, req, path, now)) return tl::unexpected(std::move(*bad));
   return q;
 }
 
