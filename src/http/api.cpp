@@ -356,12 +356,16 @@ Response latest(const ApiContext& ctx, const Request& req, const PathParams& pp)
   auto dev = api::device_param(req, pp);
   if (!dev) return dev.error().to_response();
   if (*dev) {
-    std::optional<storage::DeviceLatest> d;
-    if (ctx.latest) d = ctx.latest->device(**dev);
-    if (!d) return not_found("no readings from device '" + **dev + "' yet").to_response();
-    JsonWriter w(128 + d->metrics.size() * 80);
-    write_device_latest(w, *d);
-    return ok_json(w);
+    // Rendered once per change of the device's values, not per request (the hot path).
+    std::shared_ptr<const std::string> body;
+    if (ctx.latest)
+      body = ctx.latest->rendered(**dev, [](const storage::DeviceLatest& d) {
+        JsonWriter w(128 + d.metrics.size() * 80);
+        write_device_latest(w, d);
+        return w.take();
+      });
+    if (!body) return not_found("no readings from device '" + **dev + "' yet").to_response();
+    return json_response(200, *body);
   }
   std::vector<storage::DeviceLatest> all;
   if (ctx.latest) all = ctx.latest->all();

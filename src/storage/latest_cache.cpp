@@ -7,13 +7,16 @@ namespace iotd::storage {
 
 void LatestCache::apply(const Reading& r) {
   std::unique_lock lock(mu_);
-  auto& d = by_device_[r.device_id];
+  auto& e = by_device_[r.device_id];
+  auto& d = e.latest;
   if (d.device_id.empty()) d.device_id = r.device_id;
   d.last_seen_at_ms = std::max(d.last_seen_at_ms, r.received_at_ms);
   for (const auto& [name, value] : r.metrics) {
     auto [it, inserted] = d.metrics.try_emplace(name, LatestValue{value, r.ts_ms});
     if (!inserted && r.ts_ms >= it->second.ts_ms) it->second = LatestValue{value, r.ts_ms};
   }
+  ++e.version;
+  e.memo.reset();
 }
 
 void LatestCache::load(std::vector<DeviceLatest> rows) {
@@ -21,7 +24,7 @@ void LatestCache::load(std::vector<DeviceLatest> rows) {
   by_device_.clear();
   for (auto& d : rows) {
     auto id = d.device_id;
-    by_device_.insert_or_assign(std::move(id), std::move(d));
+    by_device_.insert_or_assign(std::move(id), Entry{std::move(d), 0, nullptr});
   }
 }
 
@@ -29,7 +32,7 @@ std::optional<DeviceLatest> LatestCache::device(const std::string& device_id) co
   std::shared_lock lock(mu_);
   auto it = by_device_.find(device_id);
   if (it == by_device_.end()) return std::nullopt;
-  return it->second;
+  return it->second.latest;
 }
 
 std::vector<DeviceLatest> LatestCache::all() const {
@@ -37,7 +40,7 @@ std::vector<DeviceLatest> LatestCache::all() const {
   {
     std::shared_lock lock(mu_);
     out.reserve(by_device_.size());
-    for (const auto& [_, d] : by_device_) out.push_back(d);
+    for (const auto& [_, e] : by_device_) out.push_back(e.latest);
   }
   std::sort(out.begin(), out.end(),
             [](const DeviceLatest& a, const DeviceLatest& b) { return a.device_id < b.device_id; });
@@ -47,6 +50,28 @@ std::vector<DeviceLatest> LatestCache::all() const {
 std::size_t LatestCache::device_count() const {
   std::shared_lock lock(mu_);
   return by_device_.size();
+}
+
+std::shared_ptr<const std::string> LatestCache::rendered(const std::string& device_id,
+                                                         const Render& render) const {
+  DeviceLatest copy;
+  std::uint64_t version = 0;
+  {
+    std::shared_lock lock(mu_);
+    auto it = by_device_.find(device_id);
+    if (it == by_device_.end()) return nullptr;
+    // memo is written under the unique lock only, so reading it here is safe.
+    if (it->second.memo) return it->second.memo;
+    copy = it->second.latest;
+    version = it->second.version;
+  }
+  auto out = std::make_shared<const std::string>(render(copy));
+  std::unique_lock lock(mu_);
+  auto it = by_device_.find(device_id);
+  // Keep it only if nothing changed meanwhile; a newer rendering is a later reader's job.
+  if (it != by_device_.end() && it->second.version == version && !it->second.memo)
+    it->second.memo = out;
+  return out;
 }
 
 }  // namespace iotd::storage

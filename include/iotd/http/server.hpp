@@ -1,5 +1,5 @@
-// The HTTP/1.1 server (Boost.Beast, kept out of this header): one io_context run by N
-// threads, a strand per connection, body/header limits and read timeouts, handlers
+// The HTTP/1.1 server (Boost.Beast, kept out of this header): N io threads, each running
+// its own io_context with its share of the connections, body/header limits and read timeouts, handlers
 // dispatched by the Router, blocking handlers run on a separate pool.
 // start()/stop() from the owning thread only.
 #pragma once

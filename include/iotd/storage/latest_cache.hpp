@@ -2,7 +2,10 @@
 // database at start and updated by the writer after each commit. Thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -23,9 +26,22 @@ class LatestCache {
   std::vector<DeviceLatest> all() const;  // sorted by device id
   std::size_t device_count() const;
 
+  // The device's values rendered by `render` (e.g. as JSON), memoised until the next
+  // apply()/load() touches the device; nullptr for an unknown device. `render` runs
+  // without the lock held, so readers never wait on a rendering. All callers must pass
+  // an equivalent render function (one memo per device).
+  using Render = std::function<std::string(const DeviceLatest&)>;
+  std::shared_ptr<const std::string> rendered(const std::string& device_id,
+                                              const Render& render) const;
+
  private:
+  struct Entry {
+    DeviceLatest latest;
+    std::uint64_t version = 0;                          // bumped by every change
+    mutable std::shared_ptr<const std::string> memo;   // rendering of `version`, or null
+  };
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, DeviceLatest> by_device_;  // guarded by mu_
+  std::unordered_map<std::string, Entry> by_device_;  // guarded by mu_ (memo: see rendered())
 };
 
 }  // namespace iotd::storage
