@@ -50,6 +50,8 @@ constexpr const char* kUsage =
     "  --batch B          writer max batch = raw rows per transaction (default 2000)\n"
     "  --stmt-rows R      PostgreSQL/MySQL raw loop: rows per INSERT statement (default B)\n"
     "  --tables T         insert reference: messages | all | both (default both)\n"
+    "  --writer-conflict  insert reference: end the messages INSERT in the writer's conflict\n"
+    "                     clause (dedup; PostgreSQL: RETURNING the stored keys)\n"
     "  --runs K           repeat K times, report medians (default 1)\n"
     "  --timeout SEC      give up on a drain after SEC seconds (default 900)\n"
     "  --base-ms MS       device time of message 0 (default: the newest message is ~now);\n"
@@ -71,6 +73,7 @@ struct Args {
   std::size_t batch = 2000;
   std::optional<std::size_t> stmt_rows;
   bool ref_messages = true, ref_all = true;
+  bool writer_conflict = false;
   std::size_t runs = 1;
   double timeout_s = 900;
   std::optional<std::int64_t> base_ms;
@@ -104,6 +107,10 @@ Args parse_args(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--json") {
       a.json = true;
+      continue;
+    }
+    if (flag == "--writer-conflict") {
+      a.writer_conflict = true;
       continue;
     }
     if (flag == "-h" || flag == "--help") {
@@ -266,6 +273,7 @@ Json run_insert(const storage::ConnectionSpec& spec, const Workload& w,
     o.batch = a.batch;
     o.stmt_rows = a.stmt_rows.value_or(a.batch);
     o.tables = tables;
+    o.writer_conflict_clause = a.writer_conflict;
     RawResult r = raw_insert(spec, w, rows, o);
     const std::int64_t stored = count_rows(spec, "messages");
     if (stored != static_cast<std::int64_t>(w.messages))

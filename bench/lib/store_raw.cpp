@@ -154,6 +154,12 @@ UpsertSql upsert_sql(const std::string& dialect) {
           "seq = excluded.seq, updated_at = excluded.updated_at"};
 }
 
+const char* messages_conflict_tail(const std::string& dialect) {
+  if (dialect == "postgresql") return " ON CONFLICT DO NOTHING RETURNING id, device_pk, ts, dedup_key";
+  if (dialect == "mysql") return " ON DUPLICATE KEY UPDATE id = id";
+  return " ON CONFLICT DO NOTHING";
+}
+
 struct RollupRow {
   long long device_pk, bucket, metric_id, n;
   double sum, min, max;
@@ -278,7 +284,7 @@ RawResult raw_insert(const storage::ConnectionSpec& spec, const Workload& w,
   const std::size_t per_stmt = server ? opts.stmt_rows : 1;
   RowsStatement messages(sql,
                          "INSERT INTO messages(device_pk, ts, received_at, dedup_key, metrics, extra) VALUES ",
-                         "", {Col::integer, Col::integer, Col::integer, Col::integer, Col::text, Col::text},
+                         opts.writer_conflict_clause ? messages_conflict_tail(spec.dialect) : "", {Col::integer, Col::integer, Col::integer, Col::integer, Col::text, Col::text},
                          per_stmt);
   const UpsertSql up = upsert_sql(spec.dialect);
   std::optional<RowsStatement> rollup, latest, checkpoint;
@@ -357,7 +363,8 @@ RawResult raw_insert(const storage::ConnectionSpec& spec, const Workload& w,
   res.statements = messages.executions() + (rollup ? rollup->executions() : 0) +
                    (latest ? latest->executions() : 0) + (checkpoint ? checkpoint->executions() : 0);
 
-  const std::string tx = std::to_string(opts.batch) + " messages per transaction";
+  std::string tx = std::to_string(opts.batch) + " messages per transaction";
+  if (opts.writer_conflict_clause) tx += std::string(", messages INSERT ending in") + messages_conflict_tail(spec.dialect);
   if (server)
     res.method = "SOCI " + spec.backend + ", multi-row INSERT ... VALUES, " +
                  std::to_string(messages.max_rows()) + " rows per statement, " + tx +

@@ -36,6 +36,9 @@ struct RawOptions {
   std::size_t batch = 2000;      // rows (messages) per transaction
   std::size_t stmt_rows = 2000;  // server dialects: rows per multi-row statement
   RawTables tables = RawTables::messages;
+  // Give the messages INSERT the writer's conflict clause (content dedup; PostgreSQL: with
+  // RETURNING of the stored keys) to price that part of the writer's statement.
+  bool writer_conflict_clause = false;
 };
 
 struct RawResult {
