@@ -2,6 +2,7 @@
 // engine. Part of ctest so that CI counts it with everything else.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -79,12 +80,70 @@ TEST(DockerCompose, ShippedFileValidates) {
       << Process::describe(status) << "\n" << slurp(dir / "log");
 }
 
+// A YAML list under `key` in `service`'s block of rendered `docker-compose config` output
+// (`    key:` then `    - item` lines); quotes around plain scalars removed.
+std::vector<std::string> rendered_list(const std::string& rendered, const std::string& service,
+                                       const std::string& key) {
+  std::vector<std::string> out;
+  const std::string head = "\n  " + service + ":\n";
+  const auto begin = rendered.find(head);
+  if (begin == std::string::npos) return out;
+  std::istringstream lines(rendered.substr(begin + head.size()));
+  bool in_list = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("    ", 0) != 0) break;  // the service's block has ended
+    if (!in_list) {
+      in_list = line == "    " + key + ":";
+      continue;
+    }
+    if (line.rfind("    - ", 0) != 0) break;
+    std::string item = line.substr(6);
+    if (item.size() >= 2 && item.front() == '\'' && item.back() == '\'') {
+      item = item.substr(1, item.size() - 2);
+    }
+    out.push_back(item);
+  }
+  return out;
+}
+
 TEST(DockerCompose, MysqlProfileValidates) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
   TempDir dir;
   const int status = compose_config(docker_compose, kComposeFile, dir / "log", "mysql");
   EXPECT_EQ(Process::exit_code(status), 0)
       << Process::describe(status) << "\n" << slurp(dir / "log");
+}
+
+TEST(DockerCompose, DemoProfileValidates) {
+  IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  TempDir dir;
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log", "demo");
+  EXPECT_EQ(Process::exit_code(status), 0)
+      << Process::describe(status) << "\n" << slurp(dir / "log");
+}
+
+// The demo simulator runs iotd-sim against the compose broker, with flags the real
+// iotd-sim accepts: run with them (broker swapped for a closed local port), it fails to
+// connect (exit 1), not on its command line (exit 2).
+TEST(DockerCompose, DemoSimulatorCommandIsAValidIotdSimCommandLine) {
+  IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  TempDir dir;
+  const int status =
+      compose_config(docker_compose, kComposeFile, dir / "log", "demo", /*quiet=*/false);
+  ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
+  const std::string rendered = slurp(dir / "log");
+  EXPECT_EQ(rendered_list(rendered, "simulator", "entrypoint"),
+            std::vector<std::string>{"/usr/local/bin/iotd-sim"})
+      << rendered;
+  std::vector<std::string> args = rendered_list(rendered, "simulator", "command");
+  const auto url = std::find(args.begin(), args.end(), "--url");
+  ASSERT_TRUE(url != args.end() && url + 1 != args.end()) << rendered;
+  EXPECT_EQ(*(url + 1), "tcp://mosquitto:1883");
+  *(url + 1) = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+  args.insert(args.begin(), IOTD_SIM_BINARY);
+  const int sim = run_process(args, {.env = {}, .cwd = {}, .log_file = dir / "sim.log"}, 30s);
+  EXPECT_EQ(Process::exit_code(sim), 1) << slurp(dir / "sim.log");
+  EXPECT_NE(slurp(dir / "sim.log").find("cannot connect"), std::string::npos) << slurp(dir / "sim.log");
 }
 
 // The rendered config (anchors merged, `$$` unescaped) gives each iotd service its database.
