@@ -44,10 +44,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
+    // Before any thread exists (setup_logging starts spdlog's flusher): every thread
+    // inherits the mask, so SIGTERM/SIGINT reach only wait_for_shutdown()'s sigwait and
+    // never kill the process with the default action on another thread.
+    if (inv.command != "migrate") app::block_shutdown_signals();
     app::setup_logging(inv.config);
     for (const auto& w : inv.warnings) spdlog::warn("{}", w);
     if (inv.command == "migrate") return app::run_migrate(inv.config);
-    app::block_shutdown_signals();
     app::App service(inv.config);
     return service.wait_for_shutdown();
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <string>
@@ -164,23 +165,27 @@ TEST_F(BenchTools, StartupReportsEveryRunAndLeavesNoChild) {
       {"IOTD_MQTT_URL", ""},
       {"IOTD_IO_THREADS", "2"}};
   auto run = run_tool(dir, "iotd-bench-startup",
-                      {"--runs", "2", "--url", url(port, "/api/v1/health/live"), "--json", "--", IOTD_BINARY}, env,
+                      {"--runs", "5", "--url", url(port, "/api/v1/health/live"), "--json", "--", IOTD_BINARY}, env,
                       120s);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const json& r = run.report;
-  ASSERT_EQ(r["runs_completed"], 2) << run.output;
-  ASSERT_EQ(r["runs"].size(), 2u);
+  ASSERT_EQ(r["runs_completed"], 5) << run.output;
+  ASSERT_EQ(r["runs"].size(), 5u);
   for (const auto& one : r["runs"]) {
     EXPECT_GT(one["ready_ms"].get<double>(), 0);
     EXPECT_GE(one["polls"].get<int>(), 1);
-    EXPECT_FALSE(one["exit"].get<std::string>().empty());  // how iotd ended is not this test's subject
+    // SIGTERM just after ready is a clean shutdown, never death by the signal (a thread
+    // started before the signals were blocked once let SIGTERM kill the process).
+    EXPECT_EQ(one["exit"].get<std::string>(), "exit 0") << run.output;
     const auto pid = one["pid"].get<pid_t>();
     ASSERT_GT(pid, 0);
     EXPECT_EQ(::kill(pid, 0), -1) << "child " << pid << " still exists";
     EXPECT_EQ(errno, ESRCH);
   }
-  const double a = r["runs"][0]["ready_ms"], b = r["runs"][1]["ready_ms"];
-  EXPECT_DOUBLE_EQ(r["median_ready_ms"].get<double>(), std::round((a + b) / 2 * 1000) / 1000);
+  std::vector<double> ready;
+  for (const auto& one : r["runs"]) ready.push_back(one["ready_ms"].get<double>());
+  std::sort(ready.begin(), ready.end());
+  EXPECT_NEAR(r["median_ready_ms"].get<double>(), ready[2], 0.002);
   EXPECT_FALSE(wait_for_tcp(port, Clock::now())) << "nothing listens after the runs";
 }
 
