@@ -17,6 +17,8 @@ packages=(
   mosquitto mosquitto-clients postgresql mariadb-server
   # tools
   sqlite3 docker-compose curl
+  # the benchmark (bench/run.sh): load generator and the nginx reference
+  python3 wrk nginx-light
 )
 
 missing=()

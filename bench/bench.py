@@ -1,0 +1,650 @@
+#!/usr/bin/env python3
+"""iotd benchmark driver (issue 4; targets in DESIGN.md §10).
+
+Run through bench/run.sh, which builds the release preset first. Every figure is the
+median of --runs runs and stands next to a reference measured in the same run on the same
+machine: mosquitto's own pub->sub rate into a trivial subscriber (iotd-sim sink), a raw
+insert loop with iotd's schema (iotd-bench-store), nginx serving a static JSON body of the
+same size (wrk). Prints a markdown table (and writes it to --out). Timings are reported,
+never asserted; the exit status is non-zero only when a tool fails or data goes missing
+(a QoS 1 message not stored), so the quick mode (--quick, a few seconds) keeps the
+benchmark working in CI.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=2.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError:
+        return None, b""
+
+
+def wait_until(predicate, timeout, what, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise BenchError(f"timed out after {timeout} s waiting for {what}")
+
+
+def tcp_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Processes:
+    """Every process the benchmark starts; all are stopped by PID at the end."""
+
+    def __init__(self):
+        self.live = []
+
+    def start(self, cmd, log_path, env=None, **kw):
+        logf = open(log_path, "ab")
+        p = subprocess.Popen(cmd, stdout=kw.pop("stdout", logf), stderr=logf, env=env,
+                             start_new_session=True, **kw)
+        p.log_path = log_path
+        self.live.append(p)
+        return p
+
+    def stop(self, p, timeout=30, sig=signal.SIGTERM):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+            except ProcessLookupError:
+                pass
+        if p in self.live:
+            self.live.remove(p)
+        return p.returncode
+
+    def stop_all(self):
+        for p in list(reversed(self.live)):
+            self.stop(p, timeout=10)
+
+
+def run_tool(cmd, timeout, env=None, ok_codes=(0,)):
+    """Runs a bench tool that prints one JSON object on stdout; returns it parsed."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode not in ok_codes or not lines:
+        raise BenchError(f"{os.path.basename(cmd[0])} exited {r.returncode}: "
+                         f"{(r.stderr or r.stdout).strip()[-800:]}")
+    return json.loads(lines[-1])
+
+
+def proc_stat(pid):
+    """(cpu seconds, VmRSS KiB, VmHWM KiB) of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rss = hwm = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return cpu, rss, hwm
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.build = args.build_dir
+        self.bin = {
+            "iotd": os.path.join(self.build, "iotd"),
+            "sim": os.path.join(self.build, "iotd-sim"),
+            "http": os.path.join(self.build, "bench", "iotd-bench-http"),
+            "wait": os.path.join(self.build, "bench", "iotd-bench-wait"),
+            "store": os.path.join(self.build, "bench", "iotd-bench-store"),
+            "startup": os.path.join(self.build, "bench", "iotd-bench-startup"),
+        }
+        for name, path in self.bin.items():
+            if not os.access(path, os.X_OK):
+                raise BenchError(f"missing {path}: build first (bench/run.sh does)")
+        self.tmp = tempfile.mkdtemp(prefix="iotd-bench-")
+        os.chmod(self.tmp, 0o755)  # nginx's worker (nobody) reads www/ below it
+        self.procs = Processes()
+        self.rows = []      # table rows
+        self.notes = []
+        self.counter = 0
+        self.mqtt_port = None
+        self.pg = None
+
+    # ---- services ------------------------------------------------------------------
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def start_mosquitto(self):
+        port = free_port()
+        data = self.path("mosquitto")
+        os.makedirs(data)
+        # The shipped broker config (docker/mosquitto.conf) with a local port and data dir.
+        with open(os.path.join(ROOT, "docker", "mosquitto.conf")) as f:
+            conf = f.read()
+        conf = re.sub(r"(?m)^listener .*$", f"listener {port} 127.0.0.1", conf)
+        conf = re.sub(r"(?m)^persistence_location .*$", f"persistence_location {data}/", conf)
+        conf = re.sub(r"(?m)^log_dest .*$", "log_dest stderr", conf)
+        if os.geteuid() == 0:
+            conf += "\nuser root\n"
+        with open(self.path("mosquitto.conf"), "w") as f:
+            f.write(conf)
+        self.procs.start(["mosquitto", "-c", self.path("mosquitto.conf")], self.path("mosquitto.log"))
+        wait_until(lambda: tcp_open(port), 10, "mosquitto to listen")
+        self.mqtt_port = port
+        return port
+
+    def start_postgres(self):
+        """PostgreSQL 15 with its default durability (fsync on), or None if not installed."""
+        try:
+            bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            self.notes.append("PostgreSQL not installed: its rows are skipped.")
+            return None
+        d = self.path("pg")
+        os.makedirs(d)
+        as_pg = []
+        if os.geteuid() == 0:
+            shutil.chown(d, "postgres", "postgres")
+            as_pg = ["runuser", "-u", "postgres", "--"]
+        port = free_port()
+        subprocess.run(as_pg + [f"{bindir}/initdb", "-D", f"{d}/data", "-U", "postgres", "-A", "trust",
+                                "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
+        subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", f"{d}/data", "-l", f"{d}/server.log", "-w",
+                                "-t", "30", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {d}",
+                                "start"], check=True, capture_output=True)
+        self.pg = {"port": port, "bindir": bindir, "dir": d, "as": as_pg}
+        settings = self.psql("postgres", "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) "
+                             "FROM pg_settings WHERE name IN ('fsync','synchronous_commit',"
+                             "'full_page_writes','shared_buffers','wal_sync_method')")
+        self.pg["settings"] = settings
+        self.pg["version"] = self.psql("postgres", "SHOW server_version")
+        return self.pg
+
+    def stop_postgres(self):
+        if self.pg:
+            subprocess.run(self.pg["as"] + [f"{self.pg['bindir']}/pg_ctl", "-D", f"{self.pg['dir']}/data",
+                                            "-m", "fast", "-w", "stop"], capture_output=True)
+            self.pg = None
+
+    def psql(self, db, sql):
+        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.pg["port"]), "-U", "postgres",
+                            "-d", db, "-tAq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"psql: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def fresh_db(self, backend):
+        self.counter += 1
+        if backend == "sqlite":
+            return f"sqlite:///{self.path(f'db{self.counter}.db')}"
+        name = f"bench{self.counter}"
+        self.psql("postgres", f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@127.0.0.1:{self.pg['port']}/{name}"
+
+    def iotd_env(self, db_url, http_port, mqtt=True):
+        self.counter += 1
+        env = dict(os.environ)
+        env.update({
+            "IOTD_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "IOTD_MQTT_URL": f"tcp://127.0.0.1:{self.mqtt_port}" if mqtt else "",
+            "IOTD_MQTT_CLIENT_ID": f"iotd-bench-{os.getpid()}-{self.counter}",
+            "IOTD_DATABASE_URL": db_url,
+            "IOTD_JOURNAL_DIR": self.path(f"journal{self.counter}"),
+            "IOTD_LOG_LEVEL": "warn",
+        })
+        return env
+
+    def start_iotd(self, db_url):
+        port = free_port()
+        env = self.iotd_env(db_url, port)
+        p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
+        p.http = f"http://127.0.0.1:{port}"
+
+        def connected():
+            if p.poll() is not None:
+                raise BenchError(f"iotd exited {p.returncode}; see {p.log_path}")
+            status, body = http_get(p.http + "/api/v1/health")
+            return status == 200 and json.loads(body)["mqtt"]["connected"]
+        wait_until(connected, 30, "iotd to be ready with MQTT connected", interval=0.05)
+        return p
+
+    def sim(self, qos, devices, messages=0, rate=0, duration=0, timeout=300):
+        cmd = [self.bin["sim"], "--url", f"tcp://127.0.0.1:{self.mqtt_port}", "--qos", str(qos),
+               "--devices", str(devices), "--style", "flat", "--json", "--window", "100",
+               "--client-id", f"bench-sim-{os.getpid()}-{self.counter}"]
+        if messages:
+            cmd += ["--messages", str(messages)]
+        if rate:
+            cmd += ["--rate", str(rate)]
+        if duration:
+            cmd += ["--duration", str(duration)]
+        return run_tool(cmd, timeout)
+
+    # ---- ingest --------------------------------------------------------------------
+
+    def ingest_reference(self, qos, devices, n):
+        """mosquitto's own pub->sub rate: iotd-sim into iotd-sim sink, first publish to last receive."""
+        self.counter += 1
+        out = self.path(f"sink{self.counter}.json")
+        err = self.path(f"sink{self.counter}.err")
+        with open(out, "w") as f:
+            sink = self.procs.start([self.bin["sim"], "sink", "--url", f"tcp://127.0.0.1:{self.mqtt_port}",
+                                     "--qos", str(qos), "--count", str(n), "--timeout", "120", "--json",
+                                     "--client-id", f"bench-sink-{os.getpid()}-{self.counter}"],
+                                    err, stdout=f)
+        wait_until(lambda: "ready" in open(err).read() or sink.poll() is not None, 20, "the sink's SUBACK")
+        pub = self.sim(qos, devices, messages=n)
+        try:
+            sink.wait(timeout=20 if qos == 1 else 3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.procs.stop(sink, sig=signal.SIGINT)
+        with open(out) as f:
+            lines = [l for l in f.read().splitlines() if l.startswith("{")]
+        if not lines:
+            raise BenchError(f"the sink printed no report; see {err}")
+        rep = json.loads(lines[-1])
+        received = rep["received"]
+        if qos == 1 and received < n:
+            raise BenchError(f"sink received {received} of {n} QoS 1 messages")
+        secs = (rep["last_receive_us"] - pub["first_publish_us"]) / 1e6
+        return {"rate": received / secs if secs > 0 else None, "received": received,
+                "publish_rate": pub["rate"]}
+
+    def ingest_iotd(self, backend, qos, devices, n):
+        """MQTT -> committed rows: first publish to the last commit that stored message n."""
+        iotd = self.start_iotd(self.fresh_db(backend))
+        try:
+            cpu0, _, _ = proc_stat(iotd.pid)
+            pub = self.sim(qos, devices, messages=n)
+            wait = run_tool([self.bin["wait"], "--url", iotd.http + "/api/v1/health", "--stored", str(n),
+                             "--timeout", "120" if qos == 1 else "5", "--json"], 180, ok_codes=(0, 1))
+            cpu1, _, hwm = proc_stat(iotd.pid)
+        finally:
+            rc = self.procs.stop(iotd)
+        if rc != 0:
+            raise BenchError(f"iotd exited {rc} after SIGTERM; see {iotd.log_path}")
+        stored = wait.get("stored") or 0
+        if qos == 1 and stored < n:
+            raise BenchError(f"iotd stored {stored} of {n} QoS 1 messages")
+        secs = (wait["last_commit_at_us"] - pub["first_publish_us"]) / 1e6 if wait.get("last_commit_at_us") else 0
+        return {"rate": stored / secs if secs > 0 else None, "stored": stored,
+                "cpu_ms_per_1000": (cpu1 - cpu0) * 1e3 / stored * 1000 if stored else None,
+                "hwm_mib": hwm / 1024, "publish_rate": pub["rate"]}
+
+    def bench_ingest(self):
+        a = self.a
+        scenarios = [("sqlite", 1, 100), ("sqlite", 0, 100), ("sqlite", 1, 10000), ("sqlite", 0, 10000)]
+        if self.pg:
+            scenarios += [("postgresql", 1, 100)]
+        for backend, qos, devices in scenarios:
+            n = a.messages if qos == 1 else a.messages * 2
+            refs, runs = [], []
+            for i in range(a.runs):
+                log(f"ingest {backend} QoS {qos} {devices} devices, run {i + 1}/{a.runs}: reference")
+                refs.append(self.ingest_reference(qos, devices, n))
+                log(f"ingest {backend} QoS {qos} {devices} devices, run {i + 1}/{a.runs}: iotd")
+                runs.append(self.ingest_iotd(backend, qos, devices, n))
+            iotd_rate = median([r["rate"] for r in runs])
+            ref_rate = median([r["rate"] for r in refs])
+            target = (0.8 if qos == 1 else 0.5) if backend == "sqlite" and devices == 100 else None
+            lost = ""
+            if qos == 0:
+                lost = (f"; stored {min(r['stored'] for r in runs)}-{max(r['stored'] for r in runs)} of {n},"
+                        f" sink got {min(r['received'] for r in refs)}-{max(r['received'] for r in refs)}")
+            self.row(f"Ingest MQTT→committed, {backend}, QoS {qos}, {devices} devices ({n} msgs)",
+                     iotd_rate, "msg/s", "mosquitto pub→sub (iotd-sim → sink)", ref_rate, "msg/s",
+                     target, [r["rate"] for r in runs],
+                     f"publisher {median([r['publish_rate'] for r in runs]):.0f} msg/s{lost}")
+            self.row(f"  CPU per 1,000 msgs (iotd, same runs)", median([r["cpu_ms_per_1000"] for r in runs]),
+                     "ms", None, None, None, None, [r["cpu_ms_per_1000"] for r in runs], "", lower_better=True)
+
+    # ---- database write path ----------------------------------------------------------
+
+    def bench_store(self):
+        a = self.a
+        targets = [("sqlite", f"sqlite:///{self.path('store.db')}")]
+        if self.pg:
+            self.psql("postgres", "CREATE DATABASE benchstore")
+            targets.append(("postgresql", f"postgresql://postgres@127.0.0.1:{self.pg['port']}/benchstore"))
+        for backend, url in targets:
+            log(f"store {backend}: raw insert vs writer drain, {a.runs} runs")
+            rep = run_tool([self.bin["store"], "both", "--db", url, "--messages", str(a.messages),
+                            "--devices", "100", "--metrics", "5", "--runs", str(a.runs), "--json"], 1800)
+            m = rep["median"]
+            server = ", ".join(f"{k}={v}" for k, v in rep.get("server", {}).items())
+            self.row(f"Writer draining a pre-filled journal, {backend} ({a.messages} msgs × 5 metrics)",
+                     m["drain_messages_per_s"], "msg/s", "raw insert of the same messages rows",
+                     m["insert_rows_per_s"], "rows/s", 0.5 if backend == "postgresql" else None,
+                     [r["drain"]["messages_per_s"] for r in rep["runs"]],
+                     f"vs raw insert of every table's rows: {m['ratio_all_tables']:.2f}; {server}")
+
+    # ---- HTTP ----------------------------------------------------------------------
+
+    def wrk(self, url, duration):
+        r = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", url],
+                           capture_output=True, text=True, timeout=duration + 30)
+        if r.returncode != 0:
+            raise BenchError(f"wrk failed: {r.stderr.strip()}")
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", r.stdout).group(1))
+        if re.search(r"Non-2xx or 3xx responses", r.stdout):
+            raise BenchError(f"wrk saw non-2xx responses from {url}:\n{r.stdout}")
+
+        def pct(p):
+            m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", r.stdout, re.M)
+            scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+            return float(m.group(1)) * scale
+        return {"rps": rps, "p50": pct(50), "p99": pct(99)}
+
+    def start_nginx(self, body):
+        www = self.path("www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "latest.json"), "wb") as f:
+            f.write(body)
+        port = free_port()
+        conf = self.path("nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+daemon off;
+pid {self.path('nginx.pid')};
+error_log {self.path('nginx.err')};
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  default_type application/json;
+  keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{port}; root {www}; }}
+}}
+""")
+        p = self.procs.start(["nginx", "-c", conf], self.path("nginx.log"))
+        wait_until(lambda: tcp_open(port), 10, "nginx to listen")
+        return p, f"http://127.0.0.1:{port}/latest.json"
+
+    def bench_http(self):
+        a = self.a
+        iotd = self.start_iotd(self.fresh_db("sqlite"))
+        devices, per_device = 100, 150 if not a.quick else 5
+        log(f"http: loading {devices * per_device} messages")
+        self.sim(1, devices, messages=devices * per_device)
+        run_tool([self.bin["wait"], "--url", iotd.http + "/api/v1/health", "--stored",
+                  str(devices * per_device), "--timeout", "60", "--json"], 90)
+        dev = "sim-00007"
+        status, body = http_get(f"{iotd.http}/api/v1/readings/latest?device_id={dev}")
+        if status != 200:
+            raise BenchError(f"latest answered {status}")
+        nginx, static_url = self.start_nginx(body)
+        paths = {
+            "latest": f"/api/v1/readings/latest?device_id={dev}",
+            "history (100 rows)": f"/api/v1/readings?device_id={dev}&limit=100",
+            "stats": f"/api/v1/stats?device_id={dev}",
+            "aggregate (1 min buckets)": f"/api/v1/aggregate?device_id={dev}&metric=temperature&interval=1m",
+        }
+        st, hist = http_get(iotd.http + paths["history (100 rows)"])
+        if st != 200 or len(json.loads(hist).get("data", [])) != min(100, per_device):
+            raise BenchError(f"history answered {st} without the expected rows")
+        results = {name: [] for name in paths}
+        ref = []
+        for i in range(a.runs):
+            log(f"http: wrk run {i + 1}/{a.runs}")
+            ref.append(self.wrk(static_url, a.http_seconds))
+            for name, p in paths.items():
+                results[name].append(self.wrk(iotd.http + p, a.http_seconds))
+        ref_rps = median([r["rps"] for r in ref])
+        for name in paths:
+            rs = results[name]
+            self.row(f"HTTP {name}: wrk -c32 requests/s", median([r["rps"] for r in rs]), "req/s",
+                     f"nginx, static {len(body)} B JSON", ref_rps if name == "latest" else None, "req/s",
+                     0.75 if name == "latest" else None, [r["rps"] for r in rs],
+                     f"p50 {median([r['p50'] for r in rs]):.2f} ms, p99 {median([r['p99'] for r in rs]):.2f} ms")
+        # Open loop at a fixed rate over every device's history.
+        with open(self.path("history.paths"), "w") as f:
+            for d in range(devices):
+                f.write(f"/api/v1/readings?device_id=sim-{d:05d}&limit=100\n")
+        ol = []
+        for i in range(a.runs):
+            log(f"http: open-loop history run {i + 1}/{a.runs}")
+            rep = run_tool([self.bin["http"], "--url", iotd.http + "/", "--paths-file", self.path("history.paths"),
+                            "--rate", str(a.open_rate), "--duration", str(a.http_seconds * 2), "--warmup", "1",
+                            "--connections", "32", "--json"], a.http_seconds * 2 + 60)
+            if rep["non_2xx"] or rep["socket_errors"] or rep["timeouts"]:
+                raise BenchError(f"open-loop history run had errors: {rep}")
+            ol.append(rep)
+        self.row(f"HTTP history (100 rows), open loop {a.open_rate} req/s: p99",
+                 median([r["latency_ms"]["p99"] for r in ol]), "ms", None, None, None, 5.0,
+                 [r["latency_ms"]["p99"] for r in ol],
+                 f"p50 {median([r['latency_ms']['p50'] for r in ol]):.2f} ms, "
+                 f"max {median([r['latency_ms']['max'] for r in ol]):.1f} ms, "
+                 f"achieved {median([r['achieved_rate'] for r in ol]):.0f} req/s",
+                 lower_better=True, target_is_max=True)
+        self.procs.stop(nginx)
+        self.procs.stop(iotd)
+
+    # ---- resources -----------------------------------------------------------------
+
+    def bench_resources(self):
+        a = self.a
+        port = free_port()
+        env = self.iotd_env(self.fresh_db("sqlite"), port)
+        log(f"resources: start to ready, {max(a.runs, 5) if not a.quick else 1} runs")
+        rep = run_tool([self.bin["startup"], "--runs", str(max(a.runs, 5) if not a.quick else 1), "--url",
+                        f"http://127.0.0.1:{port}/api/v1/health/live", "--json", "--", self.bin["iotd"]],
+                       120, env=env)
+        for r in rep["runs"]:
+            if r.get("exit") != "exit 0":
+                raise BenchError(f"iotd did not exit cleanly after SIGTERM: {r}")
+        self.row("Start to ready (HTTP answering, migrations done; fresh SQLite file on run 1)",
+                 rep["median_ready_ms"], "ms", None, None, None, 200.0,
+                 [r["ready_ms"] for r in rep["runs"]], "", lower_better=True, target_is_max=True)
+
+        idle, load_rss, load_cpu, keep = [], [], [], []
+        for i in range(a.runs):
+            iotd = self.start_iotd(self.fresh_db("sqlite"))
+            time.sleep(1.0)
+            idle.append(proc_stat(iotd.pid)[1] / 1024)
+            log(f"resources: {a.load_devices} devices at {a.load_rate} msg/s for {a.load_seconds} s, "
+                f"run {i + 1}/{a.runs}")
+            samples = []
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    try:
+                        samples.append(proc_stat(iotd.pid)[1] / 1024)
+                    except OSError:
+                        return
+                    done.wait(0.1)
+            t = threading.Thread(target=sample)
+            t.start()
+            cpu0 = proc_stat(iotd.pid)[0]
+            pub = self.sim(1, a.load_devices, rate=a.load_rate, duration=a.load_seconds,
+                           timeout=a.load_seconds + 120)
+            wait = run_tool([self.bin["wait"], "--url", iotd.http + "/api/v1/health", "--stored",
+                             str(pub["acknowledged"]), "--timeout", "60", "--json"], 90)
+            cpu1, _, hwm = proc_stat(iotd.pid)
+            done.set()
+            t.join()
+            self.procs.stop(iotd)
+            load_rss.append(max(samples + [hwm / 1024]))
+            load_cpu.append((cpu1 - cpu0) * 1e3 / wait["stored"] * 1000)
+            keep.append(pub["rate"])
+        self.row("RSS idle (MQTT connected, empty database)", median(idle), "MiB", None, None, None, None,
+                 idle, "", lower_better=True)
+        self.row(f"RSS peak under load: {a.load_devices} devices at {a.load_rate} msg/s, QoS 1, SQLite",
+                 median(load_rss), "MiB", None, None, None, 32.0, load_rss,
+                 f"offered {median(keep):.0f} msg/s, all stored", lower_better=True, target_is_max=True)
+        self.row(f"CPU per 1,000 messages at {a.load_rate} msg/s (iotd user+sys)", median(load_cpu), "ms",
+                 None, None, None, None, load_cpu, "", lower_better=True)
+
+    # ---- table ---------------------------------------------------------------------
+
+    def row(self, name, value, unit, ref_name, ref_value, ref_unit, target, runs, note,
+            lower_better=False, target_is_max=False):
+        self.rows.append(dict(name=name, value=value, unit=unit, ref_name=ref_name, ref_value=ref_value,
+                              ref_unit=ref_unit, target=target, runs=runs or [], note=note,
+                              target_is_max=target_is_max))
+
+    def table(self):
+        def fmt(v):
+            if v is None:
+                return "–"
+            if abs(v) >= 100:
+                return f"{v:,.0f}"
+            return f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
+        out = ["| measurement | iotd (median) | runs | reference (same run) | ratio | target | met |",
+               "|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            ratio = r["value"] / r["ref_value"] if r["value"] and r["ref_value"] else None
+            met = "–"
+            target = "–"
+            if r["target"] is not None and r["value"] is not None:
+                if r["target_is_max"]:
+                    target = f"≤ {fmt(r['target'])} {r['unit']}" if r["unit"] == "MiB" else f"< {fmt(r['target'])} {r['unit']}"
+                    met = "yes" if r["value"] <= r["target"] else "**no**"
+                else:
+                    target = f"≥ {r['target'] * 100:.0f} % of ref"
+                    met = "yes" if ratio is not None and ratio >= r["target"] else "**no**"
+            ref = f"{r['ref_name']}: {fmt(r['ref_value'])} {r['ref_unit']}" if r["ref_value"] is not None else (
+                "–" if not r["ref_name"] or r["ref_value"] is None else r["ref_name"])
+            runs = " / ".join(fmt(v) for v in r["runs"])
+            value = f"{fmt(r['value'])} {r['unit']}"
+            if r["note"]:
+                value += f" ({r['note']})"
+            out.append(f"| {r['name']} | {value} | {runs} | {ref} | "
+                       f"{f'{ratio:.2f}' if ratio is not None else '–'} | {target} | {met} |")
+        return "\n".join(out)
+
+    def machine(self):
+        def first_line(cmd):
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+                return (r.stdout + r.stderr).strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired):
+                return "?"
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) / 1024 / 1024
+        lines = [
+            f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
+            f"load average at start {os.getloadavg()[0]:.2f}",
+            f"- machine: {os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, Linux {os.uname().release}",
+            f"- mosquitto: {first_line(['mosquitto', '-h'])} (docker/mosquitto.conf)",
+            f"- nginx: {first_line(['nginx', '-v'])}, 1 worker; wrk: {first_line(['wrk', '-v'])}",
+            f"- iotd: {first_line([self.bin['iotd'], '--version'])}, build {self.build}",
+        ]
+        if self.pg:
+            lines.append(f"- PostgreSQL {self.pg['version']}: {self.pg['settings']}")
+        return "\n".join(lines)
+
+    def run(self):
+        a = self.a
+        try:
+            self.start_mosquitto()
+            if "store" in a.only or ("ingest" in a.only and not a.quick):
+                self.start_postgres() if not a.no_postgres else None
+            header = self.machine()
+            for part in ["ingest", "store", "http", "resources"]:
+                if part in a.only:
+                    getattr(self, f"bench_{part}")()
+        finally:
+            self.procs.stop_all()
+            self.stop_postgres()
+        self.notes.append("Live publish → WebSocket latency: not measured; iotd has no WebSocket stream yet.")
+        cmd = "bench/run.sh " + " ".join(sys.argv[1:])
+        text = (f"### iotd benchmark{' (quick mode: sizes too small for the figures to mean anything)' if a.quick else ''}\n\n"
+                f"Command: `{cmd.strip()}`, medians of {a.runs} run(s).\n\n{header}\n\n{self.table()}\n\n"
+                + "\n".join(f"- {n}" for n in self.notes) + "\n")
+        print(text)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(text)
+        if not a.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build", "release"))
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks that it works")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--messages", type=int, default=100000, help="messages per ingest/store run (QoS 0: twice)")
+    p.add_argument("--only", default="ingest,store,http,resources")
+    p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--http-seconds", type=int, default=5)
+    p.add_argument("--open-rate", type=int, default=1000)
+    p.add_argument("--load-devices", type=int, default=10000)
+    p.add_argument("--load-rate", type=int, default=10000)
+    p.add_argument("--load-seconds", type=int, default=20)
+    p.add_argument("--out", help="also write the markdown report here")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    a = p.parse_args()
+    a.only = set(a.only.split(","))
+    if a.quick:
+        a.runs, a.messages, a.http_seconds, a.open_rate = 1, 2000, 1, 200
+        a.load_devices, a.load_rate, a.load_seconds = 1000, 1000, 2
+        a.no_postgres = True
+    try:
+        Bench(a).run()
+    except BenchError as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
