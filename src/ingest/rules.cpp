@@ -55,8 +55,9 @@ RuleSet::RuleSet(std::vector<storage::Rule> rules) {
 const storage::Rule* RuleSet::find(std::string_view metric, std::string_view device_id,
                                    std::string_view device_type) const {
   if (rules_.empty()) return nullptr;
+  // Heterogeneous lookup (std::less<>): no strings built per reading and metric.
   auto lookup = [&](std::string_view scope, std::string_view value) -> const storage::Rule* {
-    auto it = rules_.find(std::make_tuple(std::string(metric), std::string(scope), std::string(value)));
+    auto it = rules_.find(std::make_tuple(metric, scope, value));
     return it == rules_.end() ? nullptr : &it->second;
   };
   if (auto* r = lookup("device", device_id)) return r;
@@ -78,9 +79,11 @@ void AlarmBook::load(std::vector<storage::Alert> alerts) {
 void evaluate(const RuleSet& rules, const Reading& reading, std::string_view device_type,
               AlarmBook& book, std::vector<AlarmChange>& events) {
   for (const auto& [metric, value] : reading.metrics) {
+    const storage::Rule* rule = rules.find(metric, reading.device_id, device_type);
+    // The common case on the hot path: no rule and no alarm, nothing to evaluate.
+    if (!rule && book.active.empty()) continue;
     AlarmKey key{reading.device_id, metric};
     auto it = book.active.find(key);
-    const storage::Rule* rule = rules.find(metric, reading.device_id, device_type);
     if (it != book.active.end()) {
       storage::Alert& a = it->second;
       // An active alarm whose rule was deleted clears on its next value.
