@@ -120,6 +120,9 @@ constexpr SqlDialect kPostgresql{
     .latest_tail =
         " ON CONFLICT(device_pk, metric_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
         "WHERE EXCLUDED.ts >= latest_values.ts",
+    .column_arrays = true,
+    .message_chunk = 2000,  // the writer's default maximum batch: one statement per batch
+    .upsert_chunk = 5000,
     .select_reject_payload = "encode(payload, 'hex')",
     .hex_blobs = true,
     .migration_lock = "SELECT pg_advisory_lock(731962026)",
@@ -174,6 +177,8 @@ constexpr SqlDialect kMysql{
     .latest_tail =
         " ON DUPLICATE KEY UPDATE "
         "value = IF(VALUES(ts) >= ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
+    .message_chunk = 500,
+    .upsert_chunk = 1000,
     .select_reject_payload = "HEX(payload)",
     .hex_blobs = true,
     // GET_LOCK returns 0 on timeout (not an error): the migrator checks the result. The

@@ -4,6 +4,7 @@
 // Everything else is plain SQL shared by all three. Pure data and free functions.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <string>
@@ -52,6 +53,13 @@ struct SqlDialect {
   std::string_view messages_tail;  // after the VALUES rows of insert_message's columns
   std::string_view rollup_tail;
   std::string_view latest_tail;
+  // PostgreSQL: the rows go as one array parameter per column, unnested by the statement
+  // ("INSERT … SELECT * FROM unnest(…)" + tail; column_arrays.hpp), not as VALUES rows.
+  bool column_arrays = false;
+  // Rows per chunk. VALUES chunks cost rows x columns parameters (PostgreSQL allows 65535;
+  // MySQL's statement must fit max_allowed_packet); array chunks cost one per column.
+  std::size_t message_chunk = 0;
+  std::size_t upsert_chunk = 0;
   // How rejects.payload is selected; `hex_blobs` means payloads travel hex-encoded.
   std::string_view select_reject_payload;
   bool hex_blobs = false;

@@ -5,12 +5,15 @@
 // upserted once per key at commit().
 //
 // PostgreSQL and MySQL/MariaDB: the same flow, but messages, rollups, latest values and
-// last-seen times go as multi-row statements in chunks (multi_row.hpp), since a round trip
-// per row would cap the writer at ~13k rows/s. Which rows of a chunk were stored (and their
-// ids) comes back as (id, device_pk, ts, dedup_key) rows — PostgreSQL: RETURNING; MySQL:
-// SELECT of the rows above the transaction's previous MAX(id) (affected-row counts cannot
-// tell, SOCI connects with CLIENT_FOUND_ROWS) — matched to the chunk by key: a non-NULL key
-// is stored by its first occurrence only, NULL-key rows are all stored, ids in row order.
+// last-seen times go as one statement per chunk of rows, since a round trip per row would
+// cap the writer at ~13k rows/s. PostgreSQL: one array parameter per column
+// (column_arrays.hpp; 6 parameters for a chunk of messages instead of 6 per row, and one
+// prepared statement whatever the chunk size); MySQL: multi-row VALUES (multi_row.hpp).
+// Which rows of a chunk were stored (and their ids) comes back as (id, device_pk, ts,
+// dedup_key) rows — PostgreSQL: RETURNING; MySQL: SELECT of the rows above the
+// transaction's previous MAX(id) (affected-row counts cannot tell, SOCI connects with
+// CLIENT_FOUND_ROWS) — matched to the chunk by key: a non-NULL key is stored by its first
+// occurrence only, NULL-key rows are all stored, ids in row order.
 //
 // Lost connections: a failure that looks like one (server restarted, connection reset,
 // cannot connect) marks the session broken; a transient failure of another kind on a server
@@ -29,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "column_arrays.hpp"
 #include "dialect.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/storage/database.hpp"
@@ -41,10 +45,6 @@ namespace iotd::storage {
 namespace {
 
 constexpr std::int64_t kMinute = 60'000;
-// Rows per multi-row statement on the server dialects (parameters: rows x columns, well
-// under PostgreSQL's 65535).
-constexpr std::size_t kMessageChunk = 500;
-constexpr std::size_t kUpsertChunk = 1000;
 
 struct RollupKey {
   std::int64_t device_pk, metric_id, bucket;
@@ -183,8 +183,9 @@ class SociWriteStore final : public WriteStore {
       std::vector<std::optional<std::int64_t>> out;
       out.reserve(rs.size());
       if (d_.multi_row) {
-        for (std::size_t i = 0; i < rs.size(); i += kMessageChunk)
-          insert_chunk(rs.subspan(i, std::min(kMessageChunk, rs.size() - i)), out);
+        const std::size_t chunk = d_.message_chunk;
+        for (std::size_t i = 0; i < rs.size(); i += chunk)
+          insert_chunk(rs.subspan(i, std::min(chunk, rs.size() - i)), out);
       } else {
         for (const Reading& r : rs) out.push_back(insert_message(r));
       }
@@ -519,9 +520,10 @@ class SociWriteStore final : public WriteStore {
   }
 
   void prepare_multi_row() {
-    using T = detail::MultiRowStatement::Type;
+    using T = detail::ColumnType;
+    using detail::ColumnArrayStatement;
     using detail::MultiRowStatement;
-    MultiRowStatement::IntoBinder returning;
+    detail::BatchStatement::IntoBinder returning;
     if (d_.ids == detail::IdRetrieval::returning)
       returning = [this](soci::statement& st) {
         st.exchange(soci::into(ret_.id));
@@ -529,43 +531,55 @@ class SociWriteStore final : public WriteStore {
         st.exchange(soci::into(ret_.ts));
         st.exchange(soci::into(ret_.dedup_key, ret_.dedup_ind));
       };
-    mr_messages_.emplace(
-        *sql_, "INSERT INTO messages(device_pk, ts, received_at, dedup_key, metrics, extra) VALUES ",
-        std::string(d_.messages_tail),
-        std::vector{T::integer, T::integer, T::integer, T::integer, T::text, T::text},
-        kMessageChunk, MultiRowStatement::RowText{}, returning);
-    mr_rollup_.emplace(
-        *sql_, "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) VALUES ",
-        std::string(d_.rollup_tail),
-        std::vector{T::integer, T::integer, T::integer, T::integer, T::real, T::real, T::real},
-        kUpsertChunk);
-    mr_latest_.emplace(*sql_, "INSERT INTO latest_values(device_pk, metric_id, ts, value) VALUES ",
-                       std::string(d_.latest_tail),
-                       std::vector{T::integer, T::integer, T::integer, T::real}, kUpsertChunk);
+    const std::vector messages{T::integer, T::integer, T::integer, T::integer, T::text, T::text};
+    const std::vector rollup{T::integer, T::integer, T::integer, T::integer, T::real, T::real, T::real};
+    const std::vector latest{T::integer, T::integer, T::integer, T::real};
+    const std::vector seen{T::integer, T::integer};
+    constexpr std::string_view kMessages =
+        "INSERT INTO messages(device_pk, ts, received_at, dedup_key, metrics, extra) ";
+    constexpr std::string_view kRollup =
+        "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) ";
+    constexpr std::string_view kLatest = "INSERT INTO latest_values(device_pk, metric_id, ts, value) ";
     // devices.last_seen_at = max(itself, the batch's newest received_at), per device.
-    using P = MultiRowStatement;
-    if (d_.kind == detail::Dialect::postgresql) {
-      mr_seen_.emplace(
-          *sql_, "UPDATE devices AS d SET last_seen_at = v.at FROM (VALUES ",
-          ") AS v(pk, at) WHERE d.pk = v.pk AND (d.last_seen_at IS NULL OR d.last_seen_at < v.at)",
-          std::vector{T::integer, T::integer}, kUpsertChunk,
-          [](std::size_t row, std::size_t first) {
-            return std::string(row ? ",(" : "(") + "CAST(" + P::placeholder(first) +
-                   " AS BIGINT), CAST(" + P::placeholder(first + 1) + " AS BIGINT))";
-          });
-    } else {
-      mr_seen_.emplace(
-          *sql_, "UPDATE devices AS d JOIN (",
-          ") AS v ON d.pk = v.pk SET d.last_seen_at = v.at "
-          "WHERE d.last_seen_at IS NULL OR d.last_seen_at < v.at",
-          std::vector{T::integer, T::integer}, kUpsertChunk,
-          [](std::size_t row, std::size_t first) {
-            return row == 0 ? "SELECT " + P::placeholder(first) + " AS pk, " +
-                                  P::placeholder(first + 1) + " AS at"
-                            : " UNION ALL SELECT " + P::placeholder(first) + ", " +
-                                  P::placeholder(first + 1);
-          });
+    if (d_.column_arrays) {
+      // INSERT … SELECT emits the rows, and so draws the ids, in array order.
+      auto select = [](std::string_view head, const std::vector<T>& cols, std::string_view tail) {
+        return std::string(head) + "SELECT * FROM " + ColumnArrayStatement::unnest(cols) +
+               std::string(tail);
+      };
+      mr_messages_ = std::make_unique<ColumnArrayStatement>(
+          *sql_, select(kMessages, messages, d_.messages_tail), messages, d_.message_chunk, returning);
+      mr_rollup_ = std::make_unique<ColumnArrayStatement>(
+          *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
+      mr_latest_ = std::make_unique<ColumnArrayStatement>(
+          *sql_, select(kLatest, latest, d_.latest_tail), latest, d_.upsert_chunk);
+      mr_seen_ = std::make_unique<ColumnArrayStatement>(
+          *sql_,
+          "UPDATE devices AS d SET last_seen_at = v.at FROM " + ColumnArrayStatement::unnest(seen) +
+              " AS v(pk, at) WHERE d.pk = v.pk AND (d.last_seen_at IS NULL OR d.last_seen_at < v.at)",
+          seen, d_.upsert_chunk);
+      return;
     }
+    // MySQL.
+    auto values = [](std::string_view head) { return std::string(head) + "VALUES "; };
+    mr_messages_ = std::make_unique<MultiRowStatement>(
+        *sql_, values(kMessages), std::string(d_.messages_tail), messages, d_.message_chunk,
+        MultiRowStatement::RowText{}, returning);
+    mr_rollup_ = std::make_unique<MultiRowStatement>(*sql_, values(kRollup), std::string(d_.rollup_tail),
+                                                     rollup, d_.upsert_chunk);
+    mr_latest_ = std::make_unique<MultiRowStatement>(*sql_, values(kLatest), std::string(d_.latest_tail),
+                                                     latest, d_.upsert_chunk);
+    using P = MultiRowStatement;
+    mr_seen_ = std::make_unique<MultiRowStatement>(
+        *sql_, "UPDATE devices AS d JOIN (",
+        ") AS v ON d.pk = v.pk SET d.last_seen_at = v.at "
+        "WHERE d.last_seen_at IS NULL OR d.last_seen_at < v.at",
+        seen, d_.upsert_chunk, [](std::size_t row, std::size_t first) {
+          return row == 0 ? "SELECT " + P::placeholder(first) + " AS pk, " +
+                                P::placeholder(first + 1) + " AS at"
+                          : " UNION ALL SELECT " + P::placeholder(first) + ", " +
+                                P::placeholder(first + 1);
+        });
   }
 
   // One chunk of readings as one multi-row INSERT; appends each reading's id (or nullopt
@@ -587,7 +601,7 @@ class SociWriteStore final : public WriteStore {
       if (r.dedup_key) m.set(3, static_cast<long long>(*r.dedup_key));
       detail::write_metrics_json(msg_.metrics, r.metrics);
       m.set(4, msg_.metrics);
-      if (!r.extra_json.empty()) m.set(5, std::string(r.extra_json));
+      if (!r.extra_json.empty()) m.set(5, r.extra_json);
     }
 
     // The rows this statement stored: (device_pk, ts, has key, key) -> ids, ascending.
@@ -606,7 +620,7 @@ class SociWriteStore final : public WriteStore {
       while (st.fetch()) take();
     };
     if (d_.ids == detail::IdRetrieval::returning) {
-      ret_.resize(kMessageChunk);
+      ret_.resize(d_.message_chunk);
       collect(*m.execute(true));
     } else {
       if (!id_floor_) {  // the transaction's first chunk; the snapshot hides later writers
@@ -616,7 +630,7 @@ class SociWriteStore final : public WriteStore {
         id_floor_ = ind == soci::i_ok ? floor : 0;
       }
       m.execute(true);
-      ret_.resize(kMessageChunk);
+      ret_.resize(d_.message_chunk);
       long long floor = *id_floor_;
       soci::statement st = (sql_->prepare << "SELECT id, device_pk, ts, dedup_key FROM messages "
                                              "WHERE id > :floor ORDER BY id",
@@ -844,7 +858,7 @@ class SociWriteStore final : public WriteStore {
     std::size_t next = 0;
     void push_back(std::int64_t id) { ids.push_back(id); }
   };
-  std::optional<detail::MultiRowStatement> mr_messages_, mr_rollup_, mr_latest_, mr_seen_;
+  std::unique_ptr<detail::BatchStatement> mr_messages_, mr_rollup_, mr_latest_, mr_seen_;
   struct {
     std::vector<long long> id, device_pk, ts, dedup_key;
     std::vector<soci::indicator> dedup_ind;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -152,6 +153,33 @@ inline std::vector<std::optional<std::int64_t>> store_batch(WriteStore& ws,
     ws.rollback();
     throw;
   }
+}
+
+// Hostile text: array syntax, quoting, escapes, whitespace PostgreSQL would trim outside
+// quotes, the word NULL, SQL and JSON syntax, multi-byte UTF-8.
+inline std::vector<std::string> adversarial_texts() {
+  std::vector<std::string> out = {
+      "", " ", "  lead and trail  ", "NULL", "null", "\"NULL\"", "{", "}", "{}", "{NULL}",
+      "{\"a\",\"b\"}", ",", ",,", "a,b", "\"", "\"\"", "\\", "\\\\", "\\\"", "\"\\", "\\N",
+      "'", "''", "');DROP TABLE messages;--", "$1", ":c0", "::text", "\t\n\r\v\f", "\x01\x1f\x7f",
+      "{\"fw\":\"1.2\",\"note\":\"a\\\"b\\\\c\"}", "日本語", "Ünïcödé ✓", "emoji 😀🚀",
+      "\xe2\x80\x8b zero-width", "ARRAY[1]", "[1:2]={1,2}", "a b", "a\\,b", "}{", "\"a\"b",
+  };
+  std::string all;
+  for (int c = 1; c < 128; ++c) all.push_back(static_cast<char>(c));
+  out.push_back(all);
+  for (int c = 1; c < 128; ++c) out.emplace_back(1, static_cast<char>(c));
+  // Seeded random mixes of the dangerous characters and multi-byte UTF-8.
+  const std::vector<std::string> atoms = {"\"", "\\", ",", "{", "}", " ", "NULL", "a", "é",
+                                          "😀", "\n", "'", ":", "$", "[", "]", "="};
+  std::mt19937 rng(20240611);
+  for (int i = 0; i < 500; ++i) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) s += atoms[rng() % atoms.size()];
+    out.push_back(s);
+  }
+  return out;
 }
 
 inline long long count_rows(soci::session& s, const std::string& sql) {

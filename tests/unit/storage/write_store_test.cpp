@@ -326,6 +326,145 @@ TEST_P(WriteStoreTest, BeginsAfterAnotherConnectionWrote) {
   EXPECT_NO_THROW(store_batch(*ws_, {make_reading("dev-2", kT0 + 2, {{"t", 3}})}));
 }
 
+// Stored text is the text given, whatever it holds, in chunks of any size (PostgreSQL sends
+// chunks as array literals, MySQL as multi-row VALUES). Device ids and metric names get a
+// unique prefix and a closing '|': MySQL keys ignore trailing blanks.
+TEST_P(WriteStoreTest, AdversarialTextsRoundTripExactly) {
+  const auto texts = testing::adversarial_texts();
+  std::vector<Reading> batch;
+  for (std::size_t i = 0; i < 2600; ++i) {
+    const std::string& t = texts[i % texts.size()];
+    auto r = make_reading("d" + std::to_string(i % 40) + ":" + texts[(i % 40) * 7 % texts.size()] + "|",
+                          kT0 + static_cast<std::int64_t>(i),
+                          {{"m" + std::to_string(i % 9) + ":" + texts[(i * 3) % texts.size()] + "|", i * 0.25},
+                           {"plain", -1.0 * i}},
+                          i % 4 == 0 ? std::nullopt : std::optional<std::int64_t>(i));
+    if (i % 6 != 5) r.extra_json = t;  // includes "" (stored as NULL, like no extras)
+    batch.push_back(std::move(r));
+  }
+  auto ids = store_batch(*ws_, batch);
+  ASSERT_EQ(ids.size(), batch.size());
+  std::string device_id, metrics, extra, want_metrics;
+  soci::indicator extra_ind;
+  long long id = 0;
+  soci::statement st = (raw_->prepare << "SELECT d.device_id, m.metrics, m.extra FROM messages m "
+                                         "JOIN devices d ON d.pk = m.device_pk WHERE m.id = :id",
+                        soci::into(device_id), soci::into(metrics), soci::into(extra, extra_ind),
+                        soci::use(id));
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_TRUE(ids[i]) << i;
+    id = *ids[i];
+    st.execute(true);
+    ASSERT_TRUE(raw_->got_data()) << i;
+    EXPECT_EQ(device_id, batch[i].device_id) << i;
+    detail::write_metrics_json(want_metrics, batch[i].metrics);
+    EXPECT_EQ(metrics, want_metrics) << i;
+    if (batch[i].extra_json.empty()) {
+      EXPECT_EQ(extra_ind, soci::i_null) << i;
+    } else {
+      ASSERT_EQ(extra_ind, soci::i_ok) << i;
+      EXPECT_EQ(extra, batch[i].extra_json) << i;
+    }
+  }
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM messages"), static_cast<long long>(batch.size()));
+  EXPECT_EQ(rows("SELECT SUM(n) FROM rollup_1m"), static_cast<long long>(2 * batch.size()));
+}
+
+// Exactly-once across chunks: a key stored earlier, or earlier in the same batch, yields no
+// id; NULL keys never collide; every id returned is the row of its reading.
+TEST_P(WriteStoreTest, ResentBatchesAreStoredOnceWithIdsMatchingTheirRows) {
+  std::vector<Reading> batch;
+  for (int i = 0; i < 2600; ++i) {
+    const int k = i % 10 == 9 ? i - 1 : i;  // every 10th repeats the one before it
+    batch.push_back(make_reading("dev-" + std::to_string(k % 17), kT0 + k / 17 * 1000,
+                                 {{"v", static_cast<double>(i)}},
+                                 i % 13 == 0 ? std::nullopt : std::optional<std::int64_t>(k)));
+  }
+  auto expect_rows = [&](const std::vector<std::optional<std::int64_t>>& ids,
+                         const std::vector<Reading>& rs) {
+    std::string device_id, metrics, want;
+    long long id = 0, ts = 0;
+    soci::statement st = (raw_->prepare << "SELECT d.device_id, m.ts, m.metrics FROM messages m "
+                                           "JOIN devices d ON d.pk = m.device_pk WHERE m.id = :id",
+                          soci::into(device_id), soci::into(ts), soci::into(metrics), soci::use(id));
+    std::optional<std::int64_t> prev;
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      if (!ids[i]) continue;
+      if (prev) {
+        EXPECT_GT(*ids[i], *prev) << i;  // ids in row order
+      }
+      prev = ids[i];
+      id = *ids[i];
+      st.execute(true);
+      ASSERT_TRUE(raw_->got_data());
+      detail::write_metrics_json(want, rs[i].metrics);
+      EXPECT_EQ(device_id, rs[i].device_id) << i;
+      EXPECT_EQ(ts, rs[i].ts_ms) << i;
+      EXPECT_EQ(metrics, want) << i;
+    }
+  };
+  auto first = store_batch(*ws_, batch);
+  long long stored = 0, nulls = 0;
+  for (int i = 0; i < 2600; ++i) {
+    const bool null_key = i % 13 == 0;
+    const bool repeat = i % 10 == 9 && !null_key && (i - 1) % 13 != 0;
+    EXPECT_EQ(first[i].has_value(), !repeat) << i;
+    stored += first[i].has_value();
+    nulls += null_key;
+  }
+  expect_rows(first, batch);
+
+  auto again = store_batch(*ws_, batch);
+  for (int i = 0; i < 2600; ++i) EXPECT_EQ(again[i].has_value(), i % 13 == 0) << i;
+  expect_rows(again, batch);
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM messages"), stored + nulls);
+
+  // Half old, half new, interleaved.
+  std::vector<Reading> mixed;
+  for (int i = 0; i < 1200; ++i) {
+    mixed.push_back(batch[i * 2 + 1]);
+    mixed.push_back(make_reading("dev-new", kT0 + i, {{"v", 0.5 * i}}, 1'000'000 + i));
+  }
+  auto third = store_batch(*ws_, mixed);
+  for (std::size_t i = 0; i < mixed.size(); ++i) {
+    const bool old_null_key = i % 2 == 0 && ((i / 2) * 2 + 1) % 13 == 0;
+    EXPECT_EQ(third[i].has_value(), i % 2 == 1 || old_null_key) << i;
+  }
+  expect_rows(third, mixed);
+  long long third_stored = 0;
+  for (auto& x : third) third_stored += x.has_value();
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM messages"), stored + nulls + third_stored);
+  EXPECT_EQ(rows("SELECT SUM(n) FROM rollup_1m"), stored + nulls + third_stored);
+}
+
+// The writer bisects a batch that fails permanently to find the bad frame: one bad row must
+// fail the whole insert (and leave nothing behind), then its neighbours alone must store.
+TEST_P(WriteStoreTest, OneBadRowFailsItsBatchPermanently) {
+  if (db_.spec().backend == "sqlite3")
+    *raw_ << "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.metrics LIKE '%666%' "
+             "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END";
+  else
+    *raw_ << "ALTER TABLE messages ADD CONSTRAINT poison CHECK (metrics NOT LIKE '%666%')";
+  std::vector<Reading> batch;
+  for (int i = 0; i < 2400; ++i)
+    batch.push_back(make_reading("dev-" + std::to_string(i % 5), kT0 + i,
+                                 {{"v", i == 1777 ? 666.0 : static_cast<double>(i % 600)}}, i));
+  ws_->begin();
+  EXPECT_ANY_THROW({
+    ws_->insert_messages(batch);
+    ws_->commit();
+  });
+  EXPECT_FALSE(ws_->last_error_transient());
+  ws_->rollback();
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM messages"), 0);
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM rollup_1m"), 0);
+  batch.erase(batch.begin() + 1777);
+  auto ids = store_batch(*ws_, batch);
+  for (auto& id : ids) EXPECT_TRUE(id);
+  EXPECT_EQ(rows("SELECT COUNT(*) FROM messages"), 2399);
+  EXPECT_EQ(rows("SELECT SUM(n) FROM rollup_1m"), 2399);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, WriteStoreTest, ::testing::ValuesIn(testing::test_backends()),
                          testing::backend_name);
 
