@@ -282,6 +282,19 @@ void reopen_session(soci::session& s, const ConnectionSpec& spec) {
   open_one(s, spec);
 }
 
+namespace {
+
+// What the database said, lower-cased. A soci_error's what() also carries SOCI's context:
+// the statement and every bound value, i.e. stored payload text, which must never decide
+// the class (a payload saying "timed out" would make a poisoned row look transient and be
+// retried for ever instead of isolated).
+std::string error_text(const std::exception& e) {
+  if (const auto* se = dynamic_cast<const soci::soci_error*>(&e)) return lower(se->get_error_message());
+  return lower(e.what());
+}
+
+}  // namespace
+
 bool is_transient_error(const std::exception& e) {
   if (const auto* se = dynamic_cast<const soci::soci_error*>(&e)) {
     auto cat = se->get_error_category();
@@ -304,7 +317,7 @@ bool is_transient_error(const std::exception& e) {
       "too many connections",
       // generic
       "timed out"};
-  const std::string m = lower(e.what());
+  const std::string m = error_text(e);
   for (auto needle : kTransient)
     if (m.find(needle) != std::string::npos) return true;
   return false;
@@ -323,7 +336,7 @@ bool is_connection_error(const std::exception& e) {
       "lost connection", "has gone away", "can't connect",
       // sockets and SOCI
       "connection reset", "broken pipe", "session is not connected", "cannot open database"};
-  const std::string m = lower(e.what());
+  const std::string m = error_text(e);
   for (auto needle : kConnection)
     if (m.find(needle) != std::string::npos) return true;
   return false;

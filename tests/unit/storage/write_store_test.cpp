@@ -511,6 +511,20 @@ TEST(ErrorClassification, TransientAndPermanent) {
   EXPECT_FALSE(detail::is_transient_error(std::runtime_error("NOT NULL constraint failed: messages.ts")));
 }
 
+// SOCI appends the statement and its bound values (stored text) to what(): a payload that
+// reads like a transient error must not make a poisoned chunk be retried for ever.
+TEST(ErrorClassification, BoundValuesInTheMessageDoNotDecide) {
+  soci::soci_error poisoned("ERROR:  new row for relation \"messages\" violates check constraint");
+  poisoned.add_context(R"(while executing "INSERT INTO messages …" with :c4="{\"{\\\"note\\\":\\\"lost connection, timed out, database is locked\\\"}\"}")");
+  EXPECT_NE(std::string(poisoned.what()).find("timed out"), std::string::npos);
+  EXPECT_FALSE(detail::is_transient_error(poisoned));
+  EXPECT_FALSE(detail::is_connection_error(poisoned));
+  soci::soci_error lost("server closed the connection unexpectedly");
+  lost.add_context(R"(while executing "SELECT 1")");
+  EXPECT_TRUE(detail::is_transient_error(lost));
+  EXPECT_TRUE(detail::is_connection_error(lost));
+}
+
 TEST(MetricsJson, CompactShortestAndEscaped) {
   std::string out = "garbage";
   detail::write_metrics_json(out, {{"a\"b", 0.1}, {"c", 1e21}, {"d", -0.0}, {"e", 3}, {"f\n", 2.5e-8}});
