@@ -3,12 +3,32 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <optional>
 #include <unordered_set>
 
 #include "iotd/core/time.hpp"
 
 namespace iotd::ingest {
+
+struct Writer::DecodedFrame {
+  journal::Frame frame;
+  bool retained = false;                    // skipped: retained and ignore_retained
+  std::optional<pipeline::Rejection> rejection;
+  pipeline::Decoded decoded;                // when neither of the above
+  bool consumed = false;                    // prepare() moved `decoded` out
+};
+
+// One decoded batch waits here while the previous one commits.
+struct Writer::Handoff {
+  static constexpr std::size_t kDepth = 1;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<DecodedFrame>> batches;  // guarded by mu
+  bool done = false;     // the decode thread has ended (stopping, journal drained)
+  bool abandon = false;  // the writer thread has ended: stop decoding
+};
 
 struct Writer::Prepared {
   std::vector<Reading> readings;
@@ -19,7 +39,12 @@ struct Writer::Prepared {
 
 Writer::Writer(WriterOptions opts, journal::Journal& journal, storage::WriteStore& store,
                storage::LatestCache& latest, Counters& counters)
-    : opts_(std::move(opts)), journal_(journal), store_(store), latest_(latest), counters_(counters) {}
+    : opts_(std::move(opts)),
+      journal_(journal),
+      store_(store),
+      latest_(latest),
+      counters_(counters),
+      handoff_(std::make_unique<Handoff>()) {}
 
 Writer::~Writer() {
   if (thread_.joinable()) stop(std::chrono::milliseconds(0));
@@ -65,6 +90,7 @@ void Writer::start() {
   latest_.load(store_.load_latest());
   if (journal_.last_seq() > after)
     spdlog::info("replaying journal frames {}..{} not yet committed", after + 1, journal_.last_seq());
+  decode_thread_ = std::jthread([this] { decode_loop(); });
   thread_ = std::jthread([this] { run(); });
 }
 
@@ -72,12 +98,49 @@ void Writer::stop(std::chrono::milliseconds drain_timeout) {
   drain_deadline_ms_ = time::now_ms() + drain_timeout.count();
   stopping_ = true;
   journal_.wake();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // its exit releases the decode thread
+  if (decode_thread_.joinable()) decode_thread_.join();
+}
+
+void Writer::decode_loop() {
+  Handoff& h = *handoff_;
+  std::vector<journal::Frame> frames;
+  frames.reserve(opts_.max_batch);
+  while (true) {
+    frames.clear();
+    const bool stopping = stopping_;
+    try {
+      journal_.read(frames, opts_.max_batch, opts_.max_batch_bytes,
+                    stopping ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200));
+    } catch (const std::exception& e) {
+      spdlog::error("journal read failed: {}", e.what());
+      if (stopping) break;  // the journal keeps the frames for the next start
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (frames.empty()) {
+      if (stopping) break;
+      std::lock_guard lock(h.mu);
+      if (h.abandon) break;
+      continue;
+    }
+    std::vector<DecodedFrame> batch;
+    batch.reserve(frames.size());
+    for (auto& f : frames) batch.push_back(decode_frame(std::move(f)));
+    std::unique_lock lock(h.mu);
+    h.cv.wait(lock, [&] { return h.batches.size() < Handoff::kDepth || h.abandon; });
+    if (h.abandon) break;
+    h.batches.push_back(std::move(batch));
+    h.cv.notify_all();
+  }
+  std::lock_guard lock(h.mu);
+  h.done = true;
+  h.cv.notify_all();
 }
 
 void Writer::run() {
-  std::vector<journal::Frame> frames;
-  frames.reserve(opts_.max_batch);
+  Handoff& h = *handoff_;
+  std::vector<DecodedFrame> batch;
   while (true) {
     if (reload_rules_.exchange(false)) {
       try {
@@ -87,21 +150,21 @@ void Writer::run() {
         reload_rules_ = true;
       }
     }
-    frames.clear();
-    auto wait = stopping_ ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200);
-    try {
-      journal_.read(frames, opts_.max_batch, opts_.max_batch_bytes, wait);
-    } catch (const std::exception& e) {
-      spdlog::error("journal read failed: {}", e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
+    batch.clear();
+    {
+      std::unique_lock lock(h.mu);
+      h.cv.wait_for(lock, std::chrono::milliseconds(200),
+                    [&] { return !h.batches.empty() || h.done; });
+      if (h.batches.empty()) {
+        if (h.done) break;
+        continue;
+      }
+      batch = std::move(h.batches.front());
+      h.batches.pop_front();
+      h.cv.notify_all();
     }
-    if (frames.empty()) {
-      if (stopping_) break;
-      continue;
-    }
     try {
-      process(frames);
+      process(batch);
     } catch (const std::exception& e) {
       // Only reached when stopping during an outage: the journal keeps the frames.
       spdlog::warn("writer stopped with {} frames uncommitted: {}",
@@ -115,6 +178,31 @@ void Writer::run() {
       break;
     }
   }
+  std::lock_guard lock(h.mu);
+  h.abandon = true;
+  h.cv.notify_all();
+}
+
+Writer::DecodedFrame Writer::decode_frame(journal::Frame frame) const {
+  DecodedFrame d;
+  d.frame = std::move(frame);
+  const journal::Frame& f = d.frame;
+  if ((f.flags & journal::kRetained) && opts_.ignore_retained) {
+    d.retained = true;
+    return d;
+  }
+  auto topic_id = pipeline::match_topic(opts_.topics, f.topic);
+  if (!topic_id) {
+    d.rejection = pipeline::Rejection{std::string(pipeline::reason::unmatched_topic),
+                                      "topic matches no IOTD_MQTT_TOPICS template"};
+    return d;
+  }
+  auto decoded = pipeline::decode({f.payload, *topic_id, f.received_at_ms}, opts_.decoder);
+  if (!decoded)
+    d.rejection = std::move(decoded.error());
+  else
+    d.decoded = std::move(*decoded);
+  return d;
 }
 
 storage::RejectRecord Writer::make_reject(const journal::Frame& f, std::string_view reason,
@@ -130,27 +218,24 @@ storage::RejectRecord Writer::make_reject(const journal::Frame& f, std::string_v
   return r;
 }
 
-Writer::Prepared Writer::prepare(std::span<journal::Frame> frames) {
+Writer::Prepared Writer::prepare(std::span<DecodedFrame> frames) {
   Prepared p;
   p.readings.reserve(frames.size());
   std::unordered_set<std::string> new_devices;
   std::int64_t device_count = -1;  // fetched lazily
-  for (auto& f : frames) {
-    if ((f.flags & journal::kRetained) && opts_.ignore_retained) {
+  for (auto& df : frames) {
+    // A frame prepared before (a retried or bisected batch) is decoded again.
+    if (df.consumed) df = decode_frame(std::move(df.frame));
+    const journal::Frame& f = df.frame;
+    if (df.retained) {
       ++p.skipped_retained;
       continue;
     }
-    auto topic_id = pipeline::match_topic(opts_.topics, f.topic);
-    if (!topic_id) {
-      p.rejects.push_back(make_reject(f, pipeline::reason::unmatched_topic,
-                                      "topic matches no IOTD_MQTT_TOPICS template"));
+    if (df.rejection) {
+      p.rejects.push_back(make_reject(f, df.rejection->reason, df.rejection->detail));
       continue;
     }
-    auto decoded = pipeline::decode({f.payload, *topic_id, f.received_at_ms}, opts_.decoder);
-    if (!decoded) {
-      p.rejects.push_back(make_reject(f, decoded.error().reason, decoded.error().detail));
-      continue;
-    }
+    auto* decoded = &df.decoded;
     const auto& n = decoded->notes;
     p.notes.nonfinite_dropped += n.nonfinite_dropped;
     p.notes.clock_skew += n.clock_skew;
@@ -186,14 +271,15 @@ Writer::Prepared Writer::prepare(std::span<journal::Frame> frames) {
       continue;
     }
     for (auto& r : decoded->readings) p.readings.push_back(std::move(r));
+    df.consumed = true;
   }
   return p;
 }
 
-void Writer::process(std::span<journal::Frame> frames) {
+void Writer::process(std::span<DecodedFrame> frames) {
   // prepare() looks devices up in the database too, so it is retried like the commit.
   std::optional<Prepared> p;
-  const std::uint64_t last_seq = frames.back().seq;
+  const std::uint64_t last_seq = frames.back().frame.seq;
   for (int attempt = 0;; ++attempt) {
     try {
       if (!p) p = prepare(frames);
@@ -221,7 +307,7 @@ void Writer::process(std::span<journal::Frame> frames) {
         process(frames.subspan(half));
         return;
       }
-      commit_poisoned(frames.front(), e.what());
+      commit_poisoned(frames.front().frame, e.what());
       return;
     }
   }

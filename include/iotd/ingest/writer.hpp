@@ -1,7 +1,7 @@
-// The writer thread (DESIGN §2): tails the journal, decodes, applies the alarm rules and
-// commits each batch — messages, rollups, latest values, alert changes, rejects and the
-// journal checkpoint — in one transaction, taking whatever is there (natural group
-// commit). Transient database errors are retried with back-off; a batch that fails
+// The writer (DESIGN §2): tails the journal, decodes (on a second thread, one batch ahead),
+// applies the alarm rules and commits each batch — messages, rollups, latest values, alert
+// changes, rejects and the journal checkpoint — in one transaction, taking whatever is
+// there (natural group commit). Transient database errors are retried with back-off; a batch that fails
 // permanently is bisected until the poisoned frame is found and moved to rejects.
 // start()/stop() from the owning thread; the getters are thread-safe.
 #pragma once
@@ -72,9 +72,13 @@ class Writer {
 
  private:
   struct Prepared;
+  struct DecodedFrame;  // a journal frame and what the decoder made of it
+  struct Handoff;       // decoded batches, decode thread -> writer thread
+  void decode_loop();
   void run();
-  void process(std::span<journal::Frame> frames);
-  Prepared prepare(std::span<journal::Frame> frames);
+  void process(std::span<DecodedFrame> frames);
+  Prepared prepare(std::span<DecodedFrame> frames);
+  DecodedFrame decode_frame(journal::Frame frame) const;
   void commit(Prepared& p, std::uint64_t last_seq);
   void commit_poisoned(const journal::Frame& frame, const std::string& what);
   void backoff(int attempt);
@@ -100,6 +104,10 @@ class Writer {
   std::atomic<bool> database_ok_{true};
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_
+  std::unique_ptr<Handoff> handoff_;
+  // The decode thread reads the journal and decodes the next batch while this thread's
+  // batch commits (decoding is pure; device lookups, rules and SQL stay on thread_).
+  std::jthread decode_thread_;
   std::jthread thread_;
 };
 
