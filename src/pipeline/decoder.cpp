@@ -31,6 +31,24 @@ constexpr std::size_t kMaxDetailNames = 6;  // field names listed in a no_metric
 constexpr std::size_t kMaxDetailBytes = 240;
 constexpr std::string_view kTruncatedField = R"("_truncated":true)";
 
+// A stable sort without std::stable_sort's temporary buffer (a malloc per call, on the
+// hot path per message): the ranges sorted here hold a handful of metrics or fields.
+template <class It, class Less>
+void small_stable_sort(It first, It last, Less less) {
+  if (last - first > 32) return std::stable_sort(first, last, less);
+  if (first == last) return;
+  for (It i = first + 1; i != last; ++i) {
+    if (!less(*i, *(i - 1))) continue;
+    auto v = std::move(*i);
+    It j = i;
+    do {
+      *j = std::move(*(j - 1));
+      --j;
+    } while (j != first && less(v, *(j - 1)));
+    *j = std::move(v);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Parsing: nlohmann's DOM builder with a depth cap and the error position kept.
 
@@ -584,7 +602,7 @@ class Decoder {
   Status emit(const std::string& id, const TimeInfo& t, Metrics metrics,
               const std::vector<ExtraField>& extra, const Json* dedup_src) {
     // Sorted by name, unique, last wins.
-    std::stable_sort(metrics.begin(), metrics.end(),
+    small_stable_sort(metrics.begin(), metrics.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     std::size_t out = 0;
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -645,7 +663,7 @@ class Decoder {
     for (const ExtraField& f : fields) add(f.key, *f.value, false);
     if (original_ts) add("original_ts", *original_ts, true);
     // Unique keys, last wins, sorted output (deterministic rows).
-    std::stable_sort(entries.begin(), entries.end(),
+    small_stable_sort(entries.begin(), entries.end(),
                      [](const Entry& a, const Entry& b) { return a.key < b.key; });
     std::size_t n = 0;
     for (std::size_t i = 0; i < entries.size(); ++i) {

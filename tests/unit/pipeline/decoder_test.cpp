@@ -235,6 +235,24 @@ TEST(DecodeNames, AppliesConfiguredAliases) {
 TEST(DecodeNames, DuplicateNamesKeepOneValue) {
   const Reading r = one(R"({"temp":1,"temperature":2,"metrics":{"x":3},"x":4})");
   EXPECT_EQ(names(r), (std::vector<std::string>{"temperature", "x"}));
+  // The last one met wins (keys are walked in name order: metrics.x, temp, temperature, x).
+  EXPECT_EQ(r.metrics[0].second, 2);
+  EXPECT_EQ(r.metrics[1].second, 4);
+}
+
+TEST(DecodeNames, ManyMetricsComeOutSortedWithTheLastDuplicateKept) {
+  // 40 names (past the small-range insertion sort) and a few duplicates via aliases.
+  std::string payload = "{";
+  for (int i = 39; i >= 0; --i) payload += "\"m" + std::to_string(100 + i) + "\":" + std::to_string(i) + ",";
+  payload += R"("temp":1,"temperature":2})";
+  const Reading r = one(payload);
+  ASSERT_EQ(r.metrics.size(), 41u);
+  for (std::size_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(r.metrics[i].first, "m" + std::to_string(100 + i));
+    EXPECT_EQ(r.metrics[i].second, static_cast<double>(i));
+  }
+  EXPECT_EQ(r.metrics[40].first, "temperature");
+  EXPECT_EQ(r.metrics[40].second, 2);
 }
 
 TEST(DecodeNames, ReservedKeysAreNeverMetrics) {
