@@ -156,6 +156,7 @@ class Bench:
         self.notes = []
         self.counter = 0
         self.mqtt_port = None
+        self.broker = None
         self.pg = None
 
     # ---- services ------------------------------------------------------------------
@@ -164,8 +165,14 @@ class Bench:
         return os.path.join(self.tmp, *parts)
 
     def start_mosquitto(self):
+        """A fresh broker. Called before every measurement: each iotd run leaves a persistent
+        session behind (queued messages for a client that never returns), which would make
+        the broker slower for every later run."""
+        if self.broker is not None:
+            self.procs.stop(self.broker)
+        self.counter += 1
         port = free_port()
-        data = self.path("mosquitto")
+        data = self.path(f"mosquitto{self.counter}")
         os.makedirs(data)
         # The shipped broker config (docker/mosquitto.conf) with a local port and data dir.
         with open(os.path.join(ROOT, "docker", "mosquitto.conf")) as f:
@@ -177,7 +184,8 @@ class Bench:
             conf += "\nuser root\n"
         with open(self.path("mosquitto.conf"), "w") as f:
             f.write(conf)
-        self.procs.start(["mosquitto", "-c", self.path("mosquitto.conf")], self.path("mosquitto.log"))
+        self.broker = self.procs.start(["mosquitto", "-c", self.path("mosquitto.conf")],
+                                       self.path("mosquitto.log"))
         wait_until(lambda: tcp_open(port), 10, "mosquitto to listen")
         self.mqtt_port = port
         return port
@@ -246,6 +254,7 @@ class Bench:
         return env
 
     def start_iotd(self, db_url):
+        self.start_mosquitto()
         port = free_port()
         env = self.iotd_env(db_url, port)
         p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
@@ -275,6 +284,7 @@ class Bench:
 
     def ingest_reference(self, qos, devices, n):
         """mosquitto's own pub->sub rate: iotd-sim into iotd-sim sink, first publish to last receive."""
+        self.start_mosquitto()
         self.counter += 1
         out = self.path(f"sink{self.counter}.json")
         err = self.path(f"sink{self.counter}.err")

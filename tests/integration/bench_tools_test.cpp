@@ -71,7 +71,7 @@ class BenchToolsOnIotd : public BenchTools {
   void SetUp() override {
     BenchTools::SetUp();
     if (IsSkipped()) return;
-    iotd = std::make_unique<IotdProcess>(IotdProcess::Options{dir / "iotd", ""});
+    iotd = std::make_unique<IotdProcess>(IotdProcess::Options{dir / "iotd", "", {}});
   }
   std::unique_ptr<IotdProcess> iotd;
 };
@@ -233,7 +233,7 @@ TEST_F(BenchTools, WaitTimesOutWhenNothingListens) {
 
 TEST_F(BenchTools, WaitReportsTheLastCommitTimeOfPublishedMessages) {
   MosquittoServer broker;
-  IotdProcess iotd(IotdProcess::Options{dir / "iotd", broker.url()});
+  IotdProcess iotd(IotdProcess::Options{dir / "iotd", broker.url(), {}});
   ASSERT_TRUE(eventually([&] { return iotd.get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s));
   const auto before_ms = ::iotd::time::now_ms();
   std::vector<OutMessage> msgs;
