@@ -132,6 +132,7 @@ struct App::Impl {
     ingest::WriterOptions wo;
     wo.instance_id = cfg.instance_id;
     wo.max_batch = static_cast<std::size_t>(cfg.max_batch);
+    wo.commit_delay = cfg.commit_delay;
     wo.decoder = decoder;
     wo.topics = topics;
     wo.ignore_retained = cfg.mqtt_ignore_retained;

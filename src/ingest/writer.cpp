@@ -124,6 +124,21 @@ void Writer::decode_loop() {
       if (h.abandon) break;
       continue;
     }
+    // Group commit: a small batch waits a little for company (one transaction per few
+    // messages costs most of the CPU and disk writes at moderate rates).
+    if (!stopping && opts_.commit_delay.count() > 0 && frames.size() < opts_.max_batch) {
+      const auto until = std::chrono::steady_clock::now() + opts_.commit_delay;
+      try {
+        while (frames.size() < opts_.max_batch && !stopping_) {
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              until - std::chrono::steady_clock::now());
+          if (left.count() <= 0) break;
+          journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes, left);
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("journal read failed: {}", e.what());  // commit what was read
+      }
+    }
     std::vector<DecodedFrame> batch;
     batch.reserve(frames.size());
     for (auto& f : frames) batch.push_back(decode_frame(std::move(f)));

@@ -60,6 +60,7 @@ struct Config {
   std::chrono::milliseconds ingest_timeout{10000};
   std::string aliases;
   int max_batch = 2000;
+  std::chrono::milliseconds commit_delay{10};
   bool auto_register = true;
   std::int64_t max_devices = 100000;
   std::uint64_t rejects_max_bytes = 64 * 1024;

@@ -39,6 +39,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c.max_clock_skew.count(), 24LL * 3600 * 1000);
   EXPECT_EQ(c.rejects_max_bytes, 64u * 1024);
   EXPECT_EQ(c.max_devices, 100000);
+  EXPECT_EQ(c.commit_delay.count(), 10);
   EXPECT_EQ(c.mqtt_client_id, "iotd-" + c.instance_id);
   EXPECT_GE(c.io_threads, 1);
   EXPECT_EQ(c.sources.at("IOTD_HTTP_LISTEN"), "default");
@@ -78,6 +79,8 @@ TEST(Config, MalformedValueNamesTheSetting) {
   EXPECT_EQ(error_of({}, {"IOTD_ADMIN_KEY=short"}).find("short"), std::string::npos)
       << "a rejected secret must not be echoed";
   EXPECT_NE(error_of({}, {"IOTD_MQTT_SESSION_EXPIRY=0s"}).find("IOTD_MQTT_SESSION_EXPIRY"), std::string::npos);
+  EXPECT_NE(error_of({}, {"IOTD_COMMIT_DELAY=5s"}).find("IOTD_COMMIT_DELAY"), std::string::npos);
+  EXPECT_NE(error_of({}, {"IOTD_COMMIT_DELAY=later"}).find("IOTD_COMMIT_DELAY"), std::string::npos);
 }
 
 TEST(Config, UnknownVariableWarnsAndStrictEnvMakesItFatal) {

@@ -236,6 +236,36 @@ TEST_F(WriterTest, CommitListenerSeesStoredReadingsAndAlerts) {
   EXPECT_GT(events[0].alerts[0].id, 0);
 }
 
+TEST_F(WriterTest, CommitDelayGroupsATrickleIntoOneTransaction) {
+  close();
+  auto o = options();
+  o.commit_delay = 1000ms;  // far longer than the trickle below, so the test has no race
+  open(o);
+  const auto commits_before = counters.commits.load();
+  for (int i = 0; i < 10; ++i) {
+    append("sensors/trickle/data", R"({"n": )" + std::to_string(i) + "}");
+    std::this_thread::sleep_for(2ms);
+  }
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 10u);
+  EXPECT_EQ(counters.commits.load() - commits_before, 1u) << "ten messages 2 ms apart, one transaction";
+}
+
+TEST_F(WriterTest, StopDuringTheCommitDelayCommitsAtOnce) {
+  close();
+  auto o = options();
+  o.commit_delay = 1000ms;
+  open(o);
+  append("sensors/d/data", R"({"n": 1})");
+  std::this_thread::sleep_for(20ms);  // the decode thread is now waiting for company
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto last = journal->last_seq();
+  writer->stop(10s);
+  EXPECT_EQ(writer->committed_seq(), last);
+  EXPECT_EQ(all_readings().size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 900ms) << "stop did not wait out the delay";
+}
+
 TEST_F(WriterTest, StopDrainsEverythingAppended) {
   for (int i = 0; i < 5000; ++i) append("sensors/d/data", R"({"n": )" + std::to_string(i) + "}");
   auto last = journal->last_seq();
