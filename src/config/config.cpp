@@ -49,7 +49,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_INGEST_TIMEOUT", "10s", "HTTP ingest: longest wait for the commit before 503", "ingest"},
     {"IOTD_ALIASES", "temp:temperature,hum:humidity", "metric name aliases, alias:canonical pairs", "ingest"},
     {"IOTD_MAX_BATCH", "2000", "most journal frames per database transaction", "ingest"},
-    {"IOTD_COMMIT_DELAY", "10ms", "how long the writer waits for more messages before committing a batch smaller than IOTD_MAX_BATCH: fewer, larger transactions at moderate rates (less CPU and disk per message) for at most this much added latency; 0 commits at once", "ingest"},
+    {"IOTD_COMMIT_DELAY", "10ms", "how long the writer waits for more messages before committing a small batch (under a quarter of IOTD_MAX_BATCH): fewer, larger transactions at moderate rates (less CPU and disk per message) for at most this much added latency; 0 commits at once", "ingest"},
     {"IOTD_AUTO_REGISTER", "true", "create devices on first message", "ingest"},
     {"IOTD_MAX_DEVICES", "100000", "most devices; messages from further new devices are rejected (device_limit)", "ingest"},
     {"IOTD_REJECTS_MAX_BYTES", "64KiB", "payload bytes kept per rejected message", "ingest"},

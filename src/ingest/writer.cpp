@@ -98,6 +98,10 @@ void Writer::stop(std::chrono::milliseconds drain_timeout) {
   drain_deadline_ms_ = time::now_ms() + drain_timeout.count();
   stopping_ = true;
   journal_.wake();
+  {
+    std::lock_guard lock(handoff_->mu);  // ends a commit delay in progress
+    handoff_->cv.notify_all();
+  }
   if (thread_.joinable()) thread_.join();  // its exit releases the decode thread
   if (decode_thread_.joinable()) decode_thread_.join();
 }
@@ -125,16 +129,19 @@ void Writer::decode_loop() {
       continue;
     }
     // Group commit: a small batch waits a little for company (one transaction per few
-    // messages costs most of the CPU and disk writes at moderate rates).
-    if (!stopping && opts_.commit_delay.count() > 0 && frames.size() < opts_.max_batch) {
-      const auto until = std::chrono::steady_clock::now() + opts_.commit_delay;
+    // messages costs most of the CPU and disk writes at moderate rates). It sleeps, then
+    // takes what came: waiting in read() would wake this thread for every appended frame.
+    // A batch of a quarter of max_batch or more means a high rate, where frames pile up
+    // on their own while the previous batch is decoded; sleeping then would only cap the
+    // rate at max_batch per (delay + decode time).
+    if (!stopping && opts_.commit_delay.count() > 0 && frames.size() < opts_.max_batch / 4) {
+      {
+        std::unique_lock lock(h.mu);
+        h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
+      }
       try {
-        while (frames.size() < opts_.max_batch && !stopping_) {
-          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-              until - std::chrono::steady_clock::now());
-          if (left.count() <= 0) break;
-          journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes, left);
-        }
+        journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes,
+                      std::chrono::milliseconds(0));
       } catch (const std::exception& e) {
         spdlog::error("journal read failed: {}", e.what());  // commit what was read
       }

@@ -30,7 +30,7 @@ namespace iotd::ingest {
 struct WriterOptions {
   std::string instance_id = "iotd";
   std::size_t max_batch = 2000;
-  // A batch smaller than max_batch waits this long for more frames before it commits.
+  // A batch smaller than max_batch / 4 waits this long for more frames before it commits.
   std::chrono::milliseconds commit_delay{0};
   std::size_t max_batch_bytes = 16u << 20;
   pipeline::DecoderOptions decoder;
