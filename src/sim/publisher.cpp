@@ -66,6 +66,19 @@ struct SimDevice {
   mqtt::string_ref topic;  // built once: Paho shares it instead of copying per message
 };
 
+// One connection's counts, added to the run's report (both engines).
+void merge_counts(PublishReport& r, std::uint64_t published, std::uint64_t acknowledged,
+                  std::uint64_t errors, std::uint64_t failed_after_publish,
+                  std::int64_t first_publish_us, std::int64_t last_ack_us) {
+  r.published += published;
+  r.acknowledged += acknowledged;
+  r.errors += errors;
+  r.failed_after_publish += failed_after_publish;
+  if (first_publish_us != 0 && (r.first_publish_us == 0 || first_publish_us < r.first_publish_us))
+    r.first_publish_us = first_publish_us;
+  r.last_ack_us = std::max(r.last_ack_us, last_ack_us);
+}
+
 // One MQTT connection and the thread that drives it.
 class Link {
  public:
@@ -143,15 +156,8 @@ class PahoConnection final : public Link, public mqtt::iaction_listener {
   }
 
   void add_to(PublishReport& r) const override {
-    r.published += published_.load();
-    r.acknowledged += acknowledged_.load();
-    r.errors += refused_.load() + failed_.load();
-    r.failed_after_publish += failed_.load();
-    const std::int64_t first = first_publish_us_.load();
-    if (first != 0 && (r.first_publish_us == 0 || first < r.first_publish_us)) {
-      r.first_publish_us = first;
-    }
-    r.last_ack_us = std::max(r.last_ack_us, last_ack_us_.load());
+    merge_counts(r, published_.load(), acknowledged_.load(), refused_.load() + failed_.load(),
+                 failed_.load(), first_publish_us_.load(), last_ack_us_.load());
   }
 
  private:
@@ -277,15 +283,8 @@ class RawConnection final : public Link {
   void drain(Clock::time_point) override {}  // run() waits for its acknowledgements itself
 
   void add_to(PublishReport& r) const override {
-    r.published += published_.load();
-    r.acknowledged += acknowledged_.load();
-    r.errors += failed_.load();
-    r.failed_after_publish += failed_.load();
-    const std::int64_t first = first_publish_us_.load();
-    if (first != 0 && (r.first_publish_us == 0 || first < r.first_publish_us)) {
-      r.first_publish_us = first;
-    }
-    r.last_ack_us = std::max(r.last_ack_us, last_ack_us_.load());
+    merge_counts(r, published_.load(), acknowledged_.load(), failed_.load(), failed_.load(),
+                 first_publish_us_.load(), last_ack_us_.load());
   }
 
  private:
