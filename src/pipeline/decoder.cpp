@@ -12,6 +12,7 @@
 
 #include "iotd/core/hash.hpp"
 #include "iotd/core/time.hpp"
+#include "fast_json.hpp"
 #include "json_scan.hpp"
 
 namespace iotd::pipeline {
@@ -126,6 +127,9 @@ struct ParseResult {
 
 tl::expected<ParseResult, Rejection> parse_payload(std::string_view payload) {
   ParseResult r;
+  // Most payloads: the fast path builds the same document nlohmann would (see fast_json).
+  if (scan::fast_parse_json(payload, kMaxDepth, r.doc)) return r;
+  r.doc = Json();
   BoundedDomParser first(r.doc);
   if (Json::sax_parse(payload.data(), payload.data() + payload.size(), &first)) return r;
   if (first.too_deep()) {
