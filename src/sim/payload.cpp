@@ -92,6 +92,17 @@ void append_metric_fields(std::string& out, const Sample& s) {
   append_int(out, s.rssi);
 }
 
+// `{"device_id":"<id>","seq":<n>,"timestamp":"<ISO>` (flat and nested styles; the
+// closing quote of the time is the caller's).
+void append_id_seq_time(std::string& out, std::string_view id, const Sample& s) {
+  out += R"({"device_id":")";
+  out += id;
+  out += R"(","seq":)";
+  append_int(out, static_cast<std::int64_t>(s.seq));
+  out += R"(,"timestamp":")";
+  append_iso(out, s.ts_ms);
+}
+
 struct Item {
   std::string_view name;
   std::string_view unit;
@@ -197,23 +208,13 @@ void Device::write_payload(std::string& out) const {
   out.clear();
   switch (style_) {
     case Style::flat:  // IoT-Shield / ESP32 firmware: one flat object
-      out += R"({"device_id":")";
-      out += id_;
-      out += R"(","seq":)";
-      append_int(out, static_cast<std::int64_t>(s.seq));
-      out += R"(,"timestamp":")";
-      append_iso(out, s.ts_ms);
+      append_id_seq_time(out, id_, s);
       out += R"(",)";
       append_metric_fields(out, s);
       out += '}';
       break;
     case Style::nested:  // telemetry_app DTO: metrics in their own object
-      out += R"({"device_id":")";
-      out += id_;
-      out += R"(","seq":)";
-      append_int(out, static_cast<std::int64_t>(s.seq));
-      out += R"(,"timestamp":")";
-      append_iso(out, s.ts_ms);
+      append_id_seq_time(out, id_, s);
       out += R"(","metrics":{)";
       append_metric_fields(out, s);
       out += "}}";
