@@ -139,9 +139,12 @@ void Writer::decode_loop() {
         std::unique_lock lock(h.mu);
         h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
       }
+      std::size_t bytes = 0;
+      for (const auto& f : frames) bytes += f.topic.size() + f.payload.size();
       try {
-        journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes,
-                      std::chrono::milliseconds(0));
+        if (bytes < opts_.max_batch_bytes)  // the batch's byte bound holds across both reads
+          journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes - bytes,
+                        std::chrono::milliseconds(0));
       } catch (const std::exception& e) {
         spdlog::error("journal read failed: {}", e.what());  // commit what was read
       }
