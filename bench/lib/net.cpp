@@ -26,11 +26,6 @@ Endpoint resolve(const std::string& host, std::uint16_t port) {
   return ep;
 }
 
-void Fd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 Fd start_connect(const Endpoint& ep, int& error) {
   error = 0;
   Fd fd(::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));

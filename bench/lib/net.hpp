@@ -1,5 +1,5 @@
-// Socket plumbing shared by the bench clients: resolve once, non-blocking connects,
-// an fd that closes itself. Plain POSIX; errors as errno values or exceptions at set-up.
+// Socket plumbing shared by the bench clients: resolve once, non-blocking connects
+// (sockets are iotd::Fd, closed on destruction). Plain POSIX; errors as errno values or exceptions at set-up.
 #pragma once
 
 #include <sys/socket.h>
@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+
+#include "iotd/core/fd.hpp"
 
 namespace iotd::bench {
 
@@ -17,30 +19,6 @@ struct Endpoint {
 
 // First TCP address for host:port. Throws std::runtime_error naming the host.
 Endpoint resolve(const std::string& host, std::uint16_t port);
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset();
-
- private:
-  int fd_ = -1;
-};
 
 // A non-blocking TCP socket (TCP_NODELAY) with connect() started. On an immediate failure
 // returns an empty Fd and sets `error` to the errno; otherwise the connect completes (or

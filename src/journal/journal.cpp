@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "iotd/core/fd.hpp"
 #include "iotd/core/hash.hpp"
 
 namespace iotd::journal {
@@ -65,30 +66,6 @@ T get_le(const char* p) {
 }
 
 std::string errno_text(int err) { return std::system_category().message(err); }
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 bool pwrite_all(int fd, const char* p, std::size_t n, std::uint64_t off, std::size_t& done) {
   done = 0;

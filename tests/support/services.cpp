@@ -1,5 +1,7 @@
 #include "support/services.hpp"
 
+#include "iotd/core/fd.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -22,16 +24,6 @@
 namespace iotd::test {
 namespace {
 
-struct Fd {
-  int fd;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -42,9 +34,9 @@ sockaddr_in loopback(std::uint16_t port) {
 
 bool tcp_accepts(std::uint16_t port) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (s.fd < 0) return false;
+  if (s.get() < 0) return false;
   const sockaddr_in addr = loopback(port);
-  return ::connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  return ::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
 }
 
 std::string read_file(const std::filesystem::path& p) {
@@ -64,13 +56,13 @@ bool starts_with_key(std::string_view line, std::string_view key) {
 
 std::uint16_t free_tcp_port() {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (s.fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  if (s.get() < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   sockaddr_in addr = loopback(0);
-  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
   }
   socklen_t len = sizeof addr;
-  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+  if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     throw std::runtime_error(std::string("getsockname: ") + std::strerror(errno));
   }
   return ntohs(addr.sin_port);
