@@ -359,7 +359,7 @@ class Bench:
                      f"publisher {median([r['publish_rate'] for r in runs]):.0f} msg/s{lost}",
                      ratios=[i["rate"] / r["rate"] for i, r in zip(runs, refs) if i["rate"] and r["rate"]])
             self.row(f"  CPU per 1,000 msgs (iotd, same runs)", median([r["cpu_ms_per_1000"] for r in runs]),
-                     "ms", None, None, None, None, [r["cpu_ms_per_1000"] for r in runs], "", lower_better=True)
+                     "ms", None, None, None, None, [r["cpu_ms_per_1000"] for r in runs], "")
 
     # ---- database write path ----------------------------------------------------------
 
@@ -479,7 +479,7 @@ http {{
                  f"p50 {median([r['latency_ms']['p50'] for r in ol]):.2f} ms, "
                  f"max {median([r['latency_ms']['max'] for r in ol]):.1f} ms, "
                  f"achieved {median([r['achieved_rate'] for r in ol]):.0f} req/s",
-                 lower_better=True, target_is_max=True)
+                 target_is_max=True)
         self.procs.stop(nginx)
         self.procs.stop(iotd)
 
@@ -498,7 +498,7 @@ http {{
                 raise BenchError(f"iotd did not exit cleanly after SIGTERM: {r}")
         self.row("Start to ready (HTTP answering, migrations done; fresh SQLite file on run 1)",
                  rep["median_ready_ms"], "ms", None, None, None, 200.0,
-                 [r["ready_ms"] for r in rep["runs"]], "", lower_better=True, target_is_max=True)
+                 [r["ready_ms"] for r in rep["runs"]], "", target_is_max=True)
 
         idle, load_rss, load_cpu, keep = [], [], [], []
         for i in range(a.runs):
@@ -532,17 +532,17 @@ http {{
             load_cpu.append((cpu1 - cpu0) * 1e3 / wait["stored"] * 1000)
             keep.append(pub["rate"])
         self.row("RSS idle (MQTT connected, empty database)", median(idle), "MiB", None, None, None, None,
-                 idle, "", lower_better=True)
+                 idle, "")
         self.row(f"RSS peak under load: {a.load_devices} devices at {a.load_rate} msg/s, QoS 1, SQLite",
                  median(load_rss), "MiB", None, None, None, 32.0, load_rss,
-                 f"offered {median(keep):.0f} msg/s, all stored", lower_better=True, target_is_max=True)
+                 f"offered {median(keep):.0f} msg/s, all stored", target_is_max=True)
         self.row(f"CPU per 1,000 messages at {a.load_rate} msg/s (iotd user+sys)", median(load_cpu), "ms",
-                 None, None, None, None, load_cpu, "", lower_better=True)
+                 None, None, None, None, load_cpu, "")
 
     # ---- table ---------------------------------------------------------------------
 
     def row(self, name, value, unit, ref_name, ref_value, ref_unit, target, runs, note,
-            lower_better=False, target_is_max=False, ratios=None):
+            target_is_max=False, ratios=None):
         """ratios: iotd/reference of each run (both measured in that run); the ratio shown
         and checked against the target is their median."""
         self.rows.append(dict(name=name, value=value, unit=unit, ref_name=ref_name, ref_value=ref_value,
