@@ -49,7 +49,8 @@ std::optional<std::string> Request::header(const std::string& lower_name) const 
   return it->second;
 }
 
-void Router::add(std::string method, std::string pattern, Exec exec, Handler handler) {
+void Router::add(std::string method, std::string pattern, Exec exec, Handler handler,
+                 Access access) {
   if (pattern.empty() || pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
   std::array<std::string_view, kMaxSegments> parts;
@@ -70,7 +71,7 @@ void Router::add(std::string method, std::string pattern, Exec exec, Handler han
     else
       segs.push_back({std::string(p), false});
   }
-  routes_.push_back(Route{std::move(method), std::move(pattern), exec, std::move(handler)});
+  routes_.push_back(Route{std::move(method), std::move(pattern), exec, std::move(handler), access});
   compiled_.push_back(std::move(segs));
 }
 

@@ -346,6 +346,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return send(error_response(404, "not_found", "no such endpoint: " + req.path));
     }
     const Route* route = m.route;
+    if (shared_.opts.guard) {
+      if (auto denied = shared_.opts.guard(*route, req)) return send(std::move(*denied));
+    } else if (route->access != Access::open) {
+      return send(error_response(403, "forbidden", "this server has no authenticator configured"));
+    }
     auto responder = std::make_shared<Responder>(shared_from_this());
     Respond respond = [responder](Response res) {
       if (responder->done.exchange(true)) return;

@@ -21,6 +21,7 @@ struct Request {
   std::map<std::string, std::string> headers;      // lower-case names
   std::string body;
   std::string remote;   // peer address
+  std::string auth_device;  // set by the route guard when a device key authenticated the request
 
   std::optional<std::string> param(const std::string& name) const;
   std::optional<std::string> header(const std::string& lower_name) const;
@@ -47,12 +48,26 @@ using Handler = std::function<void(const Request&, const PathParams&, Respond)>;
 // (database reads).
 enum class Exec { io, blocking };
 
+// Who may call a route. Declared with the route and enforced by the server's RouteGuard
+// before the handler runs, so no handler checks a key itself.
+enum class Access {
+  open,    // anyone
+  admin,   // the admin key
+  device,  // a device key (or the admin key where the route says so)
+};
+
 struct Route {
   std::string method;
   std::string pattern;  // "/api/v1/alerts/{id}/ack"
   Exec exec = Exec::io;
   Handler handler;
+  Access access = Access::open;
 };
+
+// Runs on the io thread after routing and before the handler: returns the response to send
+// instead (401/403 with the JSON error body), or nullopt to go on. It may annotate the
+// request (Request::auth_device). Must not block.
+using RouteGuard = std::function<std::optional<Response>(const Route&, Request&)>;
 
 struct Match {
   const Route* route = nullptr;  // null: see status
@@ -68,7 +83,8 @@ struct Match {
 class Router {
  public:
   // Throws std::invalid_argument for a pattern not starting with '/' or a malformed {name}.
-  void add(std::string method, std::string pattern, Exec exec, Handler handler);
+  void add(std::string method, std::string pattern, Exec exec, Handler handler,
+           Access access = Access::open);
   Match match(std::string_view method, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 

@@ -25,6 +25,9 @@ struct ServerOptions {
   std::size_t max_connections = 10000;     // beyond: accepted and closed at once
   std::string cors_origins = "*";          // "*", or a comma list of origins; "" = no CORS
   Counters* counters = nullptr;            // optional: http_requests counted per request
+  // Enforces each route's Access before its handler runs. Without a guard only
+  // Access::open routes are served; the others answer 403.
+  RouteGuard guard;
 };
 
 class Server {
