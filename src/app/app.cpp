@@ -13,6 +13,7 @@
 #include "iotd/core/health.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/http/api.hpp"
+#include "iotd/http/auth.hpp"
 #include "iotd/http/server.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/journal/journal.hpp"
@@ -147,7 +148,6 @@ struct App::Impl {
     ctx.latest = &latest;
     ctx.counters = &counters;
     ctx.health = [this] { return health(); };
-    ctx.admin_key = cfg.admin_key;
     ctx.version = IOTD_VERSION;
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
@@ -157,6 +157,8 @@ struct App::Impl {
     so.body_limit = cfg.http_body_limit;
     so.cors_origins = cfg.cors_origins;
     so.counters = &counters;
+    // Device keys are not issued yet: without a resolver, device routes refuse every key.
+    so.guard = http::make_route_guard(cfg.admin_key);
     server = std::make_unique<http::Server>(so, router);
     server->start();
 

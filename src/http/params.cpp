@@ -1,8 +1,5 @@
 #include "params.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include <array>
 #include <charconv>
 #include <limits>
@@ -63,13 +60,6 @@ constexpr std::array<Interval, 10> kIntervals{{{"1m", 60'000},
                                                {"6h", 21'600'000},
                                                {"12h", 43'200'000},
                                                {"1d", 86'400'000}}};
-
-std::array<unsigned char, 32> sha256(std::string_view s) {
-  std::array<unsigned char, 32> md{};
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md.data(), &len, EVP_sha256(), nullptr);
-  return md;
-}
 
 }  // namespace
 
@@ -389,34 +379,6 @@ std::optional<std::int64_t> parse_id(std::string_view s) {
   auto v = parse_int(s);
   if (!v || *v <= 0) return std::nullopt;
   return v;
-}
-
-std::optional<ApiError> check_admin(const Request& req, std::string_view admin_key) {
-  if (admin_key.empty())
-    return ApiError{403, "forbidden", "admin key not configured: set IOTD_ADMIN_KEY"};
-  std::optional<std::string> presented = req.header("x-api-key");
-  if (!presented || presented->empty()) {
-    presented.reset();
-    if (auto auth = req.header("authorization")) {
-      std::string_view a = *auth;
-      if (a.size() > 7 && lower(a.substr(0, 7)) == "bearer ") {
-        a.remove_prefix(7);
-        while (!a.empty() && a.front() == ' ') a.remove_prefix(1);
-        while (!a.empty() && a.back() == ' ') a.remove_suffix(1);
-        if (!a.empty()) presented = std::string(a);
-      }
-    }
-  }
-  if (!presented)
-    return ApiError{401, "unauthorized",
-                    "admin key required: send it in X-API-Key or Authorization: Bearer"};
-  // Digests have equal length whatever the inputs, so the comparison time does not
-  // depend on where the keys differ or on their lengths.
-  auto a = sha256(*presented);
-  auto b = sha256(admin_key);
-  if (CRYPTO_memcmp(a.data(), b.data(), a.size()) != 0)
-    return ApiError{403, "forbidden", "invalid admin key"};
-  return std::nullopt;
 }
 
 std::string metric_plural(std::string_view m) {

@@ -106,10 +106,6 @@ Parsed<storage::RejectQuery> parse_rejects_query(const Request& req);
 // A positive integer id from a path segment.
 std::optional<std::int64_t> parse_id(std::string_view s);
 
-// Admin auth (X-API-Key or Authorization: Bearer). nullopt when authorised; else 401
-// (no key), 403 (wrong key, or none configured). Constant-time comparison.
-std::optional<ApiError> check_admin(const Request& req, std::string_view admin_key);
-
 // Seed 002 ml-data column names: gas -> gases, box -> boxes, temperature -> temperatures.
 std::string metric_plural(std::string_view metric);
 

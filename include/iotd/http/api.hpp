@@ -1,6 +1,7 @@
-// The REST API (DESIGN §6): registers every /api/v1 route and the seed compatibility
-// routes on a Router. Handlers validate every parameter (400 with a JSON error), run
-// database reads on the blocking pool, and serve latest values from memory.
+// The REST API (docs/architecture.md): registers every /api/v1 route and the seed
+// compatibility routes on a Router, each with its Access for the server's RouteGuard
+// (auth.hpp). Handlers validate every parameter (400 with a JSON error), run database
+// reads on the blocking pool, and serve latest values from memory.
 #pragma once
 
 #include <functional>
@@ -19,7 +20,6 @@ struct ApiContext {
   storage::LatestCache* latest = nullptr;
   Counters* counters = nullptr;
   std::function<HealthSnapshot()> health;
-  std::string admin_key;  // empty: admin endpoints answer 403 "admin key not configured"
   std::string version;
 };
 

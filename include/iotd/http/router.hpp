@@ -51,9 +51,10 @@ enum class Exec { io, blocking };
 // Who may call a route. Declared with the route and enforced by the server's RouteGuard
 // before the handler runs, so no handler checks a key itself.
 enum class Access {
-  open,    // anyone
-  admin,   // the admin key
-  device,  // a device key (or the admin key where the route says so)
+  open,             // anyone
+  admin,            // the admin key
+  device,           // a device key; the guard sets Request::auth_device
+  device_or_admin,  // a device key (auth_device set) or the admin key (auth_device empty)
 };
 
 struct Route {

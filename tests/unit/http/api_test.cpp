@@ -1,7 +1,8 @@
 // REST handlers against a real, migrated SQLite database in a TempDir: response shapes,
 // paging, exports, auth, the seed compatibility routes and database failures. Fixture data
 // goes in through the writer's WriteStore; the LatestCache is filled from it as at start.
-// No sockets: routes are called through the Router.
+// No sockets: routes are called through the Router, behind the route guard as the server
+// runs them.
 #include "iotd/http/api.hpp"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "iotd/core/reading.hpp"
+#include "iotd/http/auth.hpp"
 #include "iotd/storage/database.hpp"
 #include "support/temp_dir.hpp"
 
@@ -62,9 +64,9 @@ class ApiTest : public ::testing::Test {
     ctx.latest = &latest_;
     ctx.counters = &counters_;
     ctx.health = [this] { return health_; };
-    ctx.admin_key = std::move(admin_key);
     ctx.version = "1.2.3";
     register_api_routes(router_, ctx);
+    guard_ = make_route_guard(std::move(admin_key));
   }
 
   Response call(const std::string& method, const std::string& target, std::string body = {},
@@ -79,6 +81,7 @@ class ApiTest : public ::testing::Test {
     req.headers = std::move(headers);
     auto m = router_.match(method, req.path);
     if (!m.route) return error_response(m.status, "routing", m.allow);
+    if (auto denied = guard_(*m.route, req)) return std::move(*denied);
     std::optional<Response> out;
     int calls = 0;
     m.route->handler(req, m.params, [&](Response r) {
@@ -201,6 +204,7 @@ class ApiTest : public ::testing::Test {
   Counters counters_;
   HealthSnapshot health_;
   Router router_;
+  RouteGuard guard_;
 };
 
 // ---- routing ------------------------------------------------------------------------------
@@ -690,6 +694,7 @@ TEST_F(ApiTest, AckNeedsTheAdminKey) {
   auto missing = call("POST", path);
   EXPECT_EQ(missing.status, 401);
   EXPECT_EQ(body(missing)["error"]["code"], "unauthorized");
+  EXPECT_EQ(missing.headers, (decltype(missing.headers){{"WWW-Authenticate", "Bearer"}}));
   auto wrong = call("POST", path, "", {{"x-api-key", "nope"}});
   EXPECT_EQ(wrong.status, 403);
   EXPECT_EQ(body(wrong)["error"]["code"], "forbidden");

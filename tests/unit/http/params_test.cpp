@@ -310,47 +310,6 @@ TEST(ParseId, PositiveIntegersOnly) {
   EXPECT_FALSE(parse_id("99999999999999999999"));
 }
 
-Request with_headers(std::map<std::string, std::string> h) {
-  Request r;
-  r.headers = std::move(h);
-  return r;
-}
-
-TEST(AdminAuth, AcceptsTheKeyInEitherHeader) {
-  EXPECT_FALSE(check_admin(with_headers({{"x-api-key", "s3cret"}}), "s3cret"));
-  EXPECT_FALSE(check_admin(with_headers({{"authorization", "Bearer s3cret"}}), "s3cret"));
-  EXPECT_FALSE(check_admin(with_headers({{"authorization", "bearer  s3cret "}}), "s3cret"));
-}
-
-TEST(AdminAuth, MissingKeyIs401) {
-  auto e = check_admin(with_headers({}), "s3cret");
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->status, 401);
-  EXPECT_EQ(e->code, "unauthorized");
-  auto basic = check_admin(with_headers({{"authorization", "Basic dXNlcjpwYXNz"}}), "s3cret");
-  ASSERT_TRUE(basic);
-  EXPECT_EQ(basic->status, 401);
-}
-
-TEST(AdminAuth, WrongKeyIs403) {
-  for (const char* wrong : {"s3cre", "s3cret2", "S3CRET", "x"}) {
-    auto e = check_admin(with_headers({{"x-api-key", wrong}}), "s3cret");
-    ASSERT_TRUE(e) << wrong;
-    EXPECT_EQ(e->status, 403);
-    EXPECT_EQ(e->code, "forbidden");
-  }
-}
-
-TEST(AdminAuth, UnconfiguredKeyIs403SayingSo) {
-  auto e = check_admin(with_headers({{"x-api-key", "anything"}}), "");
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->status, 403);
-  EXPECT_EQ(e->message, "admin key not configured: set IOTD_ADMIN_KEY");
-  auto none = check_admin(with_headers({}), "");
-  ASSERT_TRUE(none);
-  EXPECT_EQ(none->status, 403);
-}
-
 TEST(MetricPlural, FollowsTheSeedsNaming) {
   EXPECT_EQ(metric_plural("gas"), "gases");
   EXPECT_EQ(metric_plural("temperature"), "temperatures");

@@ -1,0 +1,94 @@
+// Alerts (list, one, acknowledge) and the alert rules.
+#include "handlers.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "api_json.hpp"
+#include "iotd/core/time.hpp"
+
+namespace iotd::http::api {
+
+Response alerts(const ApiContext& ctx, const Request& req, const PathParams& pp) {
+  auto q = parse_alerts_query(req, pp, time::now_ms());
+  if (!q) return q.error().to_response();
+  auto list = ctx.repo->alerts(*q);
+  JsonWriter w(128 + list.size() * 512);
+  w.begin_object();
+  w.key("count").integer(static_cast<std::int64_t>(list.size()));
+  w.key("limit").integer(q->limit);
+  w.key("offset").integer(q->offset);
+  w.key("data").begin_array();
+  for (const auto& a : list) write_alert(w, a, false);
+  w.end_array().end_object();
+  return ok_json(w);
+}
+
+Response alert_by_id(const ApiContext& ctx, const Request&, const PathParams& pp) {
+  auto id = parse_id(pp.at("id"));
+  if (!id) return bad_param("alert id must be a positive integer").to_response();
+  auto a = ctx.repo->alert(*id);
+  if (!a) return not_found("no alert with id " + std::to_string(*id)).to_response();
+  JsonWriter w(512);
+  write_alert(w, *a, false);
+  return ok_json(w);
+}
+
+// Shared by POST /api/v1/alerts/{id}/ack and seed 003's /api/alerts/{id}/acknowledge.
+Response acknowledge(const ApiContext& ctx, const Request& req, const PathParams& pp, Flavor f) {
+  auto id = parse_id(pp.at("id"));
+  if (!id) {
+    if (f != Flavor::v1) return render(f, not_found("Alert not found"));
+    return bad_param("alert id must be a positive integer").to_response();
+  }
+  std::string by = "admin";
+  std::string_view body = req.body;
+  while (!body.empty() && (body.front() == ' ' || body.front() == '\n' || body.front() == '\r' ||
+                           body.front() == '\t'))
+    body.remove_prefix(1);
+  if (!body.empty()) {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (!j.is_object())
+      return render(f, bad_param("the body must be a JSON object such as {\"by\": \"alice\"}, or empty"));
+    if (auto it = j.find("by"); it != j.end() && !it->is_null()) {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
+          it->get_ref<const std::string&>().size() > 128)
+        return render(f, bad_param("by must be a string of 1-128 characters"));
+      by = it->get<std::string>();
+    }
+  }
+  if (!ctx.repo->acknowledge_alert(*id, by, time::now_ms()))
+    return render(f, not_found(f == Flavor::v1 ? "no alert with id " + std::to_string(*id)
+                                               : std::string("Alert not found")));
+  auto a = ctx.repo->alert(*id);
+  if (!a)
+    return render(f, not_found(f == Flavor::v1 ? "no alert with id " + std::to_string(*id)
+                                               : std::string("Alert not found")));
+  JsonWriter w(512);
+  write_alert(w, *a, f != Flavor::v1);
+  return ok_json(w);
+}
+
+Response acknowledge_v1(const ApiContext& ctx, const Request& req, const PathParams& pp) {
+  return acknowledge(ctx, req, pp, Flavor::v1);
+}
+
+Response rules(const ApiContext& ctx, const Request&, const PathParams&) {
+  auto list = ctx.repo->rules();
+  JsonWriter w(64 + list.size() * 160);
+  w.begin_object().key("data").begin_array();
+  for (const auto& r : list) {
+    w.begin_object();
+    w.key("metric").str(r.metric);
+    w.key("scope").str(r.scope);
+    w.key("scope_value").str_or_null(r.scope_value);
+    w.key("min").opt_num(r.min);
+    w.key("max").opt_num(r.max);
+    w.key("severity").str(r.severity);
+    w.key("hysteresis").num(r.hysteresis);
+    w.end_object();
+  }
+  w.end_array().end_object();
+  return ok_json(w);
+}
+
+}  // namespace iotd::http::api

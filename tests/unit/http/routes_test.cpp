@@ -1,0 +1,141 @@
+// The real route table's access levels, walked route by route against an expected table:
+// a route added without an entry here fails, so none ships open by accident. Then the real
+// guard in front of the real routes: no protected route runs its handler without its key.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "iotd/http/api.hpp"
+#include "iotd/http/auth.hpp"
+
+namespace iotd::http {
+namespace {
+
+using Key = std::pair<std::string, std::string>;  // method, pattern
+
+const std::map<Key, Access>& expected_access() {
+  static const std::map<Key, Access> table{
+      {{"GET", "/api/v1/health"}, Access::open},
+      {{"GET", "/api/v1/health/live"}, Access::open},
+      {{"GET", "/api/v1/readings/latest"}, Access::open},
+      {{"GET", "/api/v1/readings"}, Access::open},
+      {{"GET", "/api/v1/stats"}, Access::open},
+      {{"GET", "/api/v1/aggregate"}, Access::open},
+      {{"GET", "/api/v1/export"}, Access::open},
+      {{"GET", "/api/v1/alerts"}, Access::open},
+      {{"GET", "/api/v1/alerts/{id}"}, Access::open},
+      {{"POST", "/api/v1/alerts/{id}/ack"}, Access::admin},
+      {{"GET", "/api/v1/rejects"}, Access::admin},
+      {{"GET", "/api/v1/rules"}, Access::open},
+      {{"GET", "/api/v1/devices/{id}/history"}, Access::open},
+      {{"GET", "/api/v1/devices/{id}/aggregate"}, Access::open},
+      {{"GET", "/api/health"}, Access::open},
+      {{"GET", "/api/sensors/latest"}, Access::open},
+      {{"GET", "/api/sensors/history"}, Access::open},
+      {{"GET", "/api/sensors/stats"}, Access::open},
+      {{"GET", "/api/sensors/ml-data"}, Access::open},
+      {{"GET", "/health"}, Access::open},
+      {{"GET", "/sensors/latest"}, Access::open},
+      {{"GET", "/sensors/history"}, Access::open},
+      {{"GET", "/alerts"}, Access::open},
+      {{"GET", "/stats"}, Access::open},
+      {{"GET", "/api/devices/{id}/metrics"}, Access::open},
+      {{"GET", "/api/devices/{id}/alerts"}, Access::open},
+      {{"POST", "/api/alerts/{id}/acknowledge"}, Access::admin},
+      {{"GET", "/api/stats"}, Access::open},
+  };
+  return table;
+}
+
+const char* name(Access a) {
+  switch (a) {
+    case Access::open: return "open";
+    case Access::admin: return "admin";
+    case Access::device: return "device";
+    case Access::device_or_admin: return "device_or_admin";
+  }
+  return "?";
+}
+
+Router real_routes() {
+  Router router;
+  register_api_routes(router, ApiContext{});  // no database: a handler that runs answers 503
+  return router;
+}
+
+TEST(RouteTable, EveryRouteHasTheExpectedAccess) {
+  const Router router = real_routes();
+  std::set<Key> seen;
+  for (const auto& route : router.routes()) {
+    const Key key{route.method, route.pattern};
+    EXPECT_TRUE(seen.insert(key).second) << route.method << " " << route.pattern << " registered twice";
+    auto it = expected_access().find(key);
+    if (it == expected_access().end()) {
+      ADD_FAILURE() << route.method << " " << route.pattern << " (access " << name(route.access)
+                    << ") is not in the expected access table: add it there with its access";
+      continue;
+    }
+    EXPECT_EQ(name(route.access), std::string(name(it->second))) << route.method << " " << route.pattern;
+  }
+  for (const auto& [key, access] : expected_access())
+    EXPECT_TRUE(seen.count(key)) << key.first << " " << key.second << " is expected but not registered";
+}
+
+TEST(RouteTable, NoWriteIsOpen) {
+  const Router router = real_routes();
+  for (const auto& route : router.routes()) {
+    if (route.method != "GET" && route.method != "HEAD") {
+      EXPECT_NE(route.access, Access::open) << route.method << " " << route.pattern;
+    }
+  }
+}
+
+// A concrete path for a pattern: {params} become "1".
+std::string path_of(const std::string& pattern) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '{') {
+      i = pattern.find('}', i);
+      out += '1';
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
+  const Router router = real_routes();
+  const RouteGuard guard = make_route_guard("s3cret-admin-key");
+  int protected_routes = 0;
+  for (const auto& route : router.routes()) {
+    Request req;
+    req.method = route.method;
+    req.path = req.target = path_of(route.pattern);
+    auto m = router.match(req.method, req.path);
+    ASSERT_EQ(m.route, &route) << req.path;
+    auto denied = guard(route, req);
+    if (route.access == Access::open) {
+      EXPECT_FALSE(denied) << route.pattern << " is open but the guard refused it";
+      continue;
+    }
+    ++protected_routes;
+    ASSERT_TRUE(denied) << route.method << " " << route.pattern << " passed the guard without a key";
+    EXPECT_EQ(denied->status, 401) << route.pattern;
+    req.headers["x-api-key"] = "wrong";
+    auto wrong = guard(route, req);
+    ASSERT_TRUE(wrong) << route.pattern;
+    EXPECT_EQ(wrong->status, 403) << route.pattern;
+    if (route.access == Access::admin) {
+      req.headers["x-api-key"] = "s3cret-admin-key";
+      EXPECT_FALSE(guard(route, req)) << route.pattern << " refused the admin key";
+    }
+  }
+  EXPECT_EQ(protected_routes, 3);
+}
+
+}  // namespace
+}  // namespace iotd::http
