@@ -33,8 +33,6 @@ Response latest(const ApiContext& ctx, const Request& req, const PathParams& pp)
   return ok_json(w);
 }
 
-// ---- readings, stats, aggregate --------------------------------------------------------
-
 Response readings(const ApiContext& ctx, const Request& req, const PathParams& pp) {
   auto q = parse_readings_query(req, pp, time::now_ms());
   if (!q) return q.error().to_response();

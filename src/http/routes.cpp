@@ -24,42 +24,37 @@ struct RouteSpec {
   api::Fn handler;
 };
 
-constexpr Exec io = Exec::io;
-constexpr Exec db = Exec::blocking;
-constexpr Access open = Access::open;
-constexpr Access admin = Access::admin;
-
 // clang-format off
 constexpr RouteSpec kRoutes[] = {
-  // method  path                              exec access flavor            handler
-  {"GET",  "/api/v1/readings/latest",          io,  open,  Flavor::v1,      api::latest},
-  {"GET",  "/api/v1/readings",                 db,  open,  Flavor::v1,      api::readings},
-  {"GET",  "/api/v1/stats",                    db,  open,  Flavor::v1,      api::stats},
-  {"GET",  "/api/v1/aggregate",                db,  open,  Flavor::v1,      api::aggregate},
-  {"GET",  "/api/v1/export",                   db,  open,  Flavor::v1,      api::export_data},
-  {"GET",  "/api/v1/alerts",                   db,  open,  Flavor::v1,      api::alerts},
-  {"GET",  "/api/v1/alerts/{id}",              db,  open,  Flavor::v1,      api::alert_by_id},
-  {"POST", "/api/v1/alerts/{id}/ack",          db,  admin, Flavor::v1,      api::acknowledge_v1},
-  {"GET",  "/api/v1/rejects",                  db,  admin, Flavor::v1,      api::rejects},
-  {"GET",  "/api/v1/rules",                    db,  open,  Flavor::v1,      api::rules},
+// method  path                                  exec             access          error shape       handler
+  {"GET",  "/api/v1/readings/latest",            Exec::io,        Access::open,   Flavor::v1,       api::latest},
+  {"GET",  "/api/v1/readings",                   Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
+  {"GET",  "/api/v1/stats",                      Exec::blocking,  Access::open,   Flavor::v1,       api::stats},
+  {"GET",  "/api/v1/aggregate",                  Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
+  {"GET",  "/api/v1/export",                     Exec::blocking,  Access::open,   Flavor::v1,       api::export_data},
+  {"GET",  "/api/v1/alerts",                     Exec::blocking,  Access::open,   Flavor::v1,       api::alerts},
+  {"GET",  "/api/v1/alerts/{id}",                Exec::blocking,  Access::open,   Flavor::v1,       api::alert_by_id},
+  {"POST", "/api/v1/alerts/{id}/ack",            Exec::blocking,  Access::admin,  Flavor::v1,       api::acknowledge_v1},
+  {"GET",  "/api/v1/rejects",                    Exec::blocking,  Access::admin,  Flavor::v1,       api::rejects},
+  {"GET",  "/api/v1/rules",                      Exec::blocking,  Access::open,   Flavor::v1,       api::rules},
   // Seed 001 per-device paths: the same handlers, the device from the path.
-  {"GET",  "/api/v1/devices/{id}/history",     db,  open,  Flavor::v1,      api::readings},
-  {"GET",  "/api/v1/devices/{id}/aggregate",   db,  open,  Flavor::v1,      api::aggregate},
+  {"GET",  "/api/v1/devices/{id}/history",       Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
+  {"GET",  "/api/v1/devices/{id}/aggregate",     Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
   // Seed 002 (its /api/health is a health route).
-  {"GET",  "/api/sensors/latest",              db,  open,  Flavor::seed002, api::seed002_latest},
-  {"GET",  "/api/sensors/history",             db,  open,  Flavor::seed002, api::seed002_history},
-  {"GET",  "/api/sensors/stats",               db,  open,  Flavor::seed002, api::seed002_stats},
-  {"GET",  "/api/sensors/ml-data",             db,  open,  Flavor::seed002, api::seed002_ml_data},
+  {"GET",  "/api/sensors/latest",                Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_latest},
+  {"GET",  "/api/sensors/history",               Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_history},
+  {"GET",  "/api/sensors/stats",                 Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_stats},
+  {"GET",  "/api/sensors/ml-data",               Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_ml_data},
   // Seed 000 (its /health is a health route).
-  {"GET",  "/sensors/latest",                  io,  open,  Flavor::seed000, api::seed000_latest},
-  {"GET",  "/sensors/history",                 db,  open,  Flavor::seed000, api::seed000_history},
-  {"GET",  "/alerts",                          db,  open,  Flavor::seed000, api::seed000_alerts},
-  {"GET",  "/stats",                           db,  open,  Flavor::seed000, api::seed000_stats},
+  {"GET",  "/sensors/latest",                    Exec::io,        Access::open,   Flavor::seed000,  api::seed000_latest},
+  {"GET",  "/sensors/history",                   Exec::blocking,  Access::open,   Flavor::seed000,  api::seed000_history},
+  {"GET",  "/alerts",                            Exec::blocking,  Access::open,   Flavor::seed000,  api::seed000_alerts},
+  {"GET",  "/stats",                             Exec::blocking,  Access::open,   Flavor::seed000,  api::seed000_stats},
   // Seed 003.
-  {"GET",  "/api/devices/{id}/metrics",        db,  open,  Flavor::seed003, api::seed003_metrics},
-  {"GET",  "/api/devices/{id}/alerts",         db,  open,  Flavor::seed003, api::seed003_alerts},
-  {"POST", "/api/alerts/{id}/acknowledge",     db,  admin, Flavor::seed003, api::seed003_acknowledge},
-  {"GET",  "/api/stats",                       db,  open,  Flavor::seed003, api::seed003_stats},
+  {"GET",  "/api/devices/{id}/metrics",          Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_metrics},
+  {"GET",  "/api/devices/{id}/alerts",           Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_alerts},
+  {"POST", "/api/alerts/{id}/acknowledge",       Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_acknowledge},
+  {"GET",  "/api/stats",                         Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_stats},
 };
 // clang-format on
 
