@@ -1,4 +1,4 @@
-// Every line of shared/samples/payloads.jsonl (DESIGN §3): decoded as expected, or rejected
+// Every line of tests/data/payloads.jsonl (DESIGN §3): decoded as expected, or rejected
 // with a stated reason. Line numbers below are 1-based file lines (`sed -n Np`).
 //
 // Each line is run the way the writer will run it: an MQTT topic goes through the topic
@@ -57,7 +57,7 @@ struct Sample {
 const std::vector<Sample>& samples() {
   static const std::vector<Sample> all = [] {
     std::vector<Sample> out;
-    std::ifstream in(IOTD_SHARED_DIR "/samples/payloads.jsonl");
+    std::ifstream in(IOTD_TEST_DATA_DIR "/payloads.jsonl");
     std::string text;
     int line = 0;
     while (std::getline(in, text)) {
