@@ -1,4 +1,4 @@
-// REST handlers (DESIGN §6): parameters validated by params.cpp, database reads on the
+// REST handlers (docs/architecture.md §11): parameters validated by params.cpp, database reads on the
 // blocking pool (Exec::blocking), latest values and health from memory on the io thread.
 // JSON is written directly (json_writer.hpp); nlohmann only parses stored metric objects
 // and request bodies.

@@ -1,4 +1,4 @@
-// Query-parameter validation for the REST API (DESIGN §6): pure functions from a Request
+// Query-parameter validation for the REST API (docs/architecture.md §11): pure functions from a Request
 // to a repository query, or an ApiError saying what to fix. No I/O; unit tested directly.
 #pragma once
 

@@ -634,7 +634,7 @@ class Decoder {
     return {};
   }
 
-  // DESIGN §4: hash of msg_id/seq (JSON text) and the canonical metrics.
+  // docs/architecture.md §5: hash of msg_id/seq (JSON text) and the canonical metrics.
   std::int64_t dedup_key(const Metrics& metrics, const Json* dedup_src) {
     std::string& buf = scratch_;
     buf.clear();

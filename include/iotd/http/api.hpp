@@ -1,4 +1,4 @@
-// The REST API (DESIGN §6): registers every /api/v1 route and the seed compatibility
+// The REST API (docs/architecture.md §11): registers every /api/v1 route and the seed compatibility
 // routes on a Router. Handlers validate every parameter (400 with a JSON error), run
 // database reads on the blocking pool, and serve latest values from memory.
 #pragma once

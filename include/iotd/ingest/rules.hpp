@@ -1,4 +1,4 @@
-// Threshold rules and alarm lifecycle (DESIGN §6 "alerts", §2 "Alarm state"): pure logic.
+// Threshold rules and alarm lifecycle (docs/architecture.md §7, §8): pure logic.
 // An alarm is raised once when a metric leaves its range, updated (count, last, peak) while
 // it stays out, and cleared when it comes back inside by the rule's hysteresis.
 // Not thread-safe: the writer owns its AlarmBook and evaluates on a copy per batch.

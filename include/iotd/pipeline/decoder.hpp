@@ -1,5 +1,5 @@
-// Telemetry payload decoder (DESIGN §3): raw bytes -> readings, or a rejection with a reason.
-// Pure and thread-safe: no I/O, no globals; never throws on any input.
+// Telemetry payload decoder (docs/architecture.md §6): raw bytes -> readings, or a rejection
+// with a reason. Pure and thread-safe: no I/O, no globals; never throws on any input.
 #pragma once
 
 #include <cstdint>
