@@ -917,9 +917,7 @@ Response seed003_alerts(const ApiContext& ctx, const Request& req, const PathPar
     storage::AlertQuery q;
     q.device_id = id;
     if (auto a = req.param("acknowledged")) {  // the seed: anything but "true" is false
-      std::string l = *a;
-      for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      q.acknowledged = l == "true";
+      q.acknowledged = text::lower(*a) == "true";
     }
     q.limit = static_cast<int>(kCompatMaxRows);
     list = ctx.repo->alerts(q);
