@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""iotd benchmark driver (issue 4; targets in DESIGN.md §10).
+"""iotd benchmark driver (targets in BENCHMARKS.md, "Targets").
 
 Run through bench/run.sh, which builds the release preset first. Every figure is the
 median of --runs runs and stands next to a reference measured in the same run on the same

@@ -1,5 +1,5 @@
-// iotd-bench-http: open-loop HTTP/1.1 GET load at a fixed rate (DESIGN §10: "p99 at a
-// fixed 1,000 req/s"); see lib/load_client.hpp for how requests are timed.
+// iotd-bench-http: open-loop HTTP/1.1 GET load at a fixed rate (the BENCHMARKS.md target
+// "p99 at a fixed 1,000 req/s"); see lib/load_client.hpp for how requests are timed.
 #include <cstdio>
 #include <fstream>
 #include <string>

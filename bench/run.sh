@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark in one command (issue 4, targets in DESIGN.md §10): installs what is missing,
+# The benchmark in one command (targets in BENCHMARKS.md): installs what is missing,
 # builds the release preset (iotd, iotd-sim, the bench tools) and runs bench/bench.py, which
 # starts its own mosquitto (docker/mosquitto.conf), nginx and PostgreSQL (fsync on) on
 # loopback, prints a markdown table of medians next to same-run references and stops

@@ -1,4 +1,4 @@
-// iotd-bench-startup: start-to-ready of a server command (DESIGN §10: "< 200 ms").
+// iotd-bench-startup: start-to-ready of a server command (BENCHMARKS.md target: "< 200 ms").
 // Each run forks and execs the command, polls a URL every millisecond until it answers
 // 200, then stops the child by PID (SIGTERM, SIGKILL after 10 s) and reaps it.
 #include <fcntl.h>

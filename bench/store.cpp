@@ -1,4 +1,4 @@
-// iotd-bench-store: the database side of ingest (DESIGN §10, issue 4), with its same-run
+// iotd-bench-store: the database side of ingest (BENCHMARKS.md), with its same-run
 // reference. `drain` times iotd's Writer committing a pre-filled journal (no broker);
 // `insert` times a plain SOCI loop inserting the same messages rows (and, as a second
 // reference, every row the writer produces per message); `both` runs insert then drain on

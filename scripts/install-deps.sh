@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages iotd needs to build, run and test (PLATFORM.md §1).
+# Installs the Debian 12 packages iotd needs to build, run and test.
 # Idempotent: installs only what is missing, runs `apt-get update` once when it has to.
 # Usage: scripts/install-deps.sh [--check]   (--check: list what is missing, exit 1 if any)
 set -euo pipefail

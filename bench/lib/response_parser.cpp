@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <charconv>
 
+#include "iotd/core/text.hpp"
+
 namespace iotd::bench {
 namespace {
+
+using text::trim;
 
 constexpr std::string_view kCrlf = "\r\n";
 
@@ -27,12 +31,6 @@ bool has_token(std::string_view value, std::string_view token) {
     value.remove_prefix(comma + 1);
   }
   return false;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace

@@ -9,16 +9,13 @@
 #include <string_view>
 #include <system_error>
 
+#include "iotd/core/text.hpp"
 #include "iotd/storage/migrations_data.hpp"
 
 namespace iotd::bench {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using text::lower;
 
 bool is_ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_';

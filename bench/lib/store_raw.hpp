@@ -1,4 +1,4 @@
-// The store benchmark's raw reference (DESIGN §10): the rows iotd's writer would store for a
+// The store benchmark's raw reference (BENCHMARKS.md): the rows iotd's writer would store for a
 // workload, inserted by a plain loop through SOCI (the client library iotd uses), with no
 // decoding, dedup or id retrieval. SQLite: one prepared single-row INSERT re-executed, one
 // transaction per batch. PostgreSQL/MySQL: one multi-row INSERT … VALUES (…),(…) per

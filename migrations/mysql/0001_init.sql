@@ -1,4 +1,4 @@
--- iotd schema v1 for MySQL 8 / MariaDB 10.5+ (DESIGN §5); same semantics as
+-- iotd schema v1 for MySQL 8 / MariaDB 10.5+ (docs/architecture.md §10); same semantics as
 -- migrations/sqlite/0001_init.sql. All times are BIGINT UTC epoch milliseconds.
 -- One statement per "-- statement" chunk (MySQL refuses multi-statements). DDL commits
 -- implicitly, so every statement is idempotent (CREATE TABLE IF NOT EXISTS with the indexes
@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS metric_names (
   UNIQUE KEY metric_names_name (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
 -- statement
--- One row per message. UNIQUE (device_pk, ts, dedup_key): content dedup (DESIGN §4), NULL
--- keys never collide; also serves per-device ranges. InnoDB secondary indexes end with the
--- primary key, so messages_ts orders all-device ranges by (ts, id).
+-- One row per message. UNIQUE (device_pk, ts, dedup_key): content dedup (docs/architecture.md
+-- §5), NULL keys never collide; also serves per-device ranges. InnoDB secondary indexes end
+-- with the primary key, so messages_ts orders all-device ranges by (ts, id).
 CREATE TABLE IF NOT EXISTS messages (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   device_pk BIGINT NOT NULL,

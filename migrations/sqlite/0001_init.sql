@@ -1,6 +1,7 @@
--- iotd schema v1 for SQLite (DESIGN §5). All times are BIGINT UTC epoch milliseconds.
--- Statements are separated by "-- statement" lines (the SOCI sqlite backend runs only the
--- first statement of a string). No foreign keys: the writer keeps references consistent.
+-- iotd schema v1 for SQLite (docs/architecture.md §10). All times are BIGINT UTC epoch
+-- milliseconds. Statements are separated by "-- statement" lines (the SOCI sqlite backend runs
+-- only the first statement of a string). No foreign keys: the writer keeps references
+-- consistent.
 CREATE TABLE devices (
   pk INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a cached pk stays meaningful
   device_id TEXT NOT NULL UNIQUE,
@@ -31,7 +32,7 @@ CREATE TABLE messages (
   extra TEXT                             -- JSON object of non-metric fields
 )
 -- statement
--- Content dedup (DESIGN §4); also serves per-device time ranges.
+-- Content dedup (docs/architecture.md §5); also serves per-device time ranges.
 CREATE UNIQUE INDEX messages_device_ts ON messages(device_pk, ts, dedup_key)
 -- statement
 -- All-device time ranges, ordered by (ts, id): the rowid is the last column of every index.

@@ -187,8 +187,8 @@ struct App::Impl {
                  cfg.mqtt_url.empty() ? std::string("disabled") : cfg.mqtt_url, cfg.journal_dir);
   }
 
-  // Every 200 ms: pauses MQTT intake while the journal is at its bound (DESIGN §2
-  // "Bounded on disk") and resumes it below the low-water mark. Every 5 s: pings the
+  // Every 200 ms: pauses MQTT intake while the journal is at its bound
+  // (docs/architecture.md §4, "Bounds") and resumes it below the low-water mark. Every 5 s: pings the
   // database through the read pool, so /health reports an outage even when idle.
   void monitor_loop(std::stop_token st) {
     auto next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;

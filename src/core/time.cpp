@@ -8,9 +8,13 @@
 #include <cstdio>
 #include <limits>
 
+#include "iotd/core/text.hpp"
+
 namespace iotd::time {
 
 namespace {
+
+using text::trim;
 
 constexpr std::int64_t kMsPerSecond = 1000;
 constexpr std::int64_t kMsPerMinute = 60 * kMsPerSecond;
@@ -69,12 +73,6 @@ Civil civil_from_days(std::int64_t z) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   return {m <= 2 ? y + 1 : y, m, d};
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool iequals(std::string_view a, std::string_view b) {

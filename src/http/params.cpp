@@ -11,24 +11,7 @@ namespace {
 
 constexpr std::int64_t kMaxOffset = 10'000'000;
 
-bool id_char(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-' || (allow_colon && c == ':');
-}
-
-bool valid_name(std::string_view s, bool allow_colon) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!id_char(c, allow_colon)) return false;
-  return true;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+using text::lower;
 
 std::string range_message(std::string_view name, std::int64_t min, std::int64_t max) {
   return std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
@@ -68,9 +51,6 @@ Response ApiError::to_response() const { return error_response(status, code, mes
 ApiError bad_param(std::string message) {
   return ApiError{400, "invalid_parameter", std::move(message)};
 }
-
-bool valid_device_id(std::string_view s) { return valid_name(s, true); }
-bool valid_metric_name(std::string_view s) { return valid_name(s, false); }
 
 std::optional<std::int64_t> parse_int(std::string_view s) {
   if (s.empty()) return std::nullopt;

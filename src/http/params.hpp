@@ -1,4 +1,4 @@
-// Query-parameter validation for the REST API (DESIGN §6): pure functions from a Request
+// Query-parameter validation for the REST API (docs/architecture.md §11): pure functions from a Request
 // to a repository query, or an ApiError saying what to fix. No I/O; unit tested directly.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include <tl/expected.hpp>
 
+#include "iotd/core/text.hpp"
 #include "iotd/http/router.hpp"
 #include "iotd/storage/types.hpp"
 
@@ -28,8 +29,8 @@ using Parsed = tl::expected<T, ApiError>;
 
 ApiError bad_param(std::string message);
 
-bool valid_device_id(std::string_view s);    // [A-Za-z0-9_.:-]{1,64}
-bool valid_metric_name(std::string_view s);  // [A-Za-z0-9_.-]{1,64}
+using text::valid_device_id;    // [A-Za-z0-9_.:-]{1,64}
+using text::valid_metric_name;  // [A-Za-z0-9_.-]{1,64}
 
 // Whole-string decimal integer (optional '-'); nullopt on anything else or overflow.
 std::optional<std::int64_t> parse_int(std::string_view s);

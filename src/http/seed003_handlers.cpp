@@ -2,9 +2,9 @@
 // metric rows, device_alerts columns, errors as {"error": msg}.
 #include "handlers.hpp"
 
-#include <cctype>
 
 #include "api_json.hpp"
+#include "iotd/core/text.hpp"
 #include "iotd/core/time.hpp"
 
 namespace iotd::http::api {
@@ -50,11 +50,8 @@ Response seed003_alerts(const ApiContext& ctx, const Request& req, const PathPar
   if (valid_device_id(id)) {
     storage::AlertQuery q;
     q.device_id = id;
-    if (auto a = req.param("acknowledged")) {  // the seed: anything but "true" is false
-      std::string l = *a;
-      for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      q.acknowledged = l == "true";
-    }
+    if (auto a = req.param("acknowledged"))  // the seed: anything but "true" is false
+      q.acknowledged = text::lower(*a) == "true";
     q.limit = static_cast<int>(kCompatMaxRows);
     list = ctx.repo->alerts(q);
   }

@@ -13,23 +13,23 @@ std::string format_number(double v) {
   return ec == std::errc{} ? std::string(buf, p) : std::to_string(v);
 }
 
-bool outside(const storage::Rule& r, double v) {
+bool outside(const Rule& r, double v) {
   return (r.min && v < *r.min) || (r.max && v > *r.max);
 }
 
 // Inside the range by at least the hysteresis margin.
-bool cleared_by(const storage::Rule& r, double v) {
+bool cleared_by(const Rule& r, double v) {
   return (!r.min || v >= *r.min + r.hysteresis) && (!r.max || v <= *r.max - r.hysteresis);
 }
 
 // How far outside the range a value is (0 inside).
-double excess(const storage::Alert& a, double v) {
+double excess(const Alert& a, double v) {
   if (a.threshold_max && v > *a.threshold_max) return v - *a.threshold_max;
   if (a.threshold_min && v < *a.threshold_min) return *a.threshold_min - v;
   return 0;
 }
 
-std::string describe(std::string_view metric, const storage::Rule& r, double v) {
+std::string describe(std::string_view metric, const Rule& r, double v) {
   std::string out(metric);
   out += ' ';
   out += format_number(v);
@@ -44,7 +44,7 @@ void mark_dirty(AlarmBook& book, const AlarmKey& key) { book.dirty.insert(key); 
 
 }  // namespace
 
-RuleSet::RuleSet(std::vector<storage::Rule> rules) {
+RuleSet::RuleSet(std::vector<Rule> rules) {
   for (auto& r : rules) {
     auto key = std::make_tuple(r.metric, r.scope, r.scope_value);
     rules_.insert_or_assign(std::move(key), std::move(r));
@@ -52,11 +52,11 @@ RuleSet::RuleSet(std::vector<storage::Rule> rules) {
   size_ = rules_.size();
 }
 
-const storage::Rule* RuleSet::find(std::string_view metric, std::string_view device_id,
-                                   std::string_view device_type) const {
+const Rule* RuleSet::find(std::string_view metric, std::string_view device_id,
+                          std::string_view device_type) const {
   if (rules_.empty()) return nullptr;
   // Heterogeneous lookup (std::less<>): no strings built per reading and metric.
-  auto lookup = [&](std::string_view scope, std::string_view value) -> const storage::Rule* {
+  auto lookup = [&](std::string_view scope, std::string_view value) -> const Rule* {
     auto it = rules_.find(std::make_tuple(metric, scope, value));
     return it == rules_.end() ? nullptr : &it->second;
   };
@@ -66,7 +66,7 @@ const storage::Rule* RuleSet::find(std::string_view metric, std::string_view dev
   return lookup("global", "");
 }
 
-void AlarmBook::load(std::vector<storage::Alert> alerts) {
+void AlarmBook::load(std::vector<Alert> alerts) {
   active.clear();
   clear_pending();
   for (auto& a : alerts) {
@@ -79,13 +79,13 @@ void AlarmBook::load(std::vector<storage::Alert> alerts) {
 void evaluate(const RuleSet& rules, const Reading& reading, std::string_view device_type,
               AlarmBook& book, std::vector<AlarmChange>& events) {
   for (const auto& [metric, value] : reading.metrics) {
-    const storage::Rule* rule = rules.find(metric, reading.device_id, device_type);
+    const Rule* rule = rules.find(metric, reading.device_id, device_type);
     // The common case on the hot path: no rule and no alarm, nothing to evaluate.
     if (!rule && book.active.empty()) continue;
     AlarmKey key{reading.device_id, metric};
     auto it = book.active.find(key);
     if (it != book.active.end()) {
-      storage::Alert& a = it->second;
+      Alert& a = it->second;
       // An active alarm whose rule was deleted clears on its next value.
       if (rule && outside(*rule, value)) {
         a.count += 1;
@@ -109,7 +109,7 @@ void evaluate(const RuleSet& rules, const Reading& reading, std::string_view dev
       continue;
     }
     if (!rule || !outside(*rule, value)) continue;
-    storage::Alert a;
+    Alert a;
     a.device_id = reading.device_id;
     a.metric = metric;
     a.kind = "threshold";

@@ -1,4 +1,4 @@
-// Append-only ingest journal (DESIGN §2). On disk, in opts.dir:
+// Append-only ingest journal (docs/architecture.md §4). On disk, in opts.dir:
 //   LOCK                 flock'ed (exclusive) while a Journal is open
 //   journal.uuid         the journal's identity, written once
 //   <20-digit seq>.seg   segments named by their first seq; *.bad are quarantined ones

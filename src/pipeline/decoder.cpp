@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iotd/core/hash.hpp"
+#include "iotd/core/text.hpp"
 #include "iotd/core/time.hpp"
 #include "fast_json.hpp"
 #include "json_scan.hpp"
@@ -22,12 +23,12 @@ namespace {
 using Json = nlohmann::json;
 using Metrics = std::vector<std::pair<std::string, double>>;
 namespace scan = detail;
+using text::trim;
 
 // Deeper JSON is rejected while parsing: no real sensor nests more, and it bounds the
 // recursion of the flattening below.
 constexpr std::size_t kMaxDepth = 16;
 constexpr std::int64_t kMinDeviceTimeMs = 946'684'800'000;  // 2000-01-01T00:00:00Z
-constexpr std::size_t kMaxNameLength = 64;
 constexpr std::size_t kMaxDetailNames = 6;  // field names listed in a no_metrics detail
 constexpr std::size_t kMaxDetailBytes = 240;
 constexpr std::string_view kTruncatedField = R"("_truncated":true)";
@@ -634,7 +635,7 @@ class Decoder {
     return {};
   }
 
-  // DESIGN §4: hash of msg_id/seq (JSON text) and the canonical metrics.
+  // docs/architecture.md §5: hash of msg_id/seq (JSON text) and the canonical metrics.
   std::int64_t dedup_key(const Metrics& metrics, const Json* dedup_src) {
     std::string& buf = scratch_;
     buf.clear();
@@ -728,25 +729,6 @@ class Decoder {
   std::string scratch_;
 };
 
-bool is_name_char(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-' || (allow_colon && c == ':');
-}
-
-bool valid_name(std::string_view s, bool allow_colon) {
-  if (s.empty() || s.size() > kMaxNameLength) return false;
-  for (const char c : s) {
-    if (!is_name_char(c, allow_colon)) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOptions& opts) {
@@ -793,9 +775,5 @@ std::unordered_map<std::string, std::string> parse_aliases(std::string_view csv)
   }
   return out;
 }
-
-bool valid_device_id(std::string_view id) { return valid_name(id, /*allow_colon=*/true); }
-
-bool valid_metric_name(std::string_view name) { return valid_name(name, /*allow_colon=*/false); }
 
 }  // namespace iotd::pipeline

@@ -23,8 +23,8 @@ std::size_t scan_number(std::string_view s);
 // underflow ("1e-999") -> finite 0.
 NumberClass convert_number(std::string_view number, double& out);
 
-// A string value as a metric (DESIGN §3): a number, optionally followed by a unit that
-// holds no digits ("27.93 °C", "12 V", "50%"). Hex ("0xfa"), "n/a", "01 03 0C" and the
+// A string value as a metric (docs/architecture.md §6): a number, optionally followed by a unit
+// that holds no digits ("27.93 °C", "12 V", "50%"). Hex ("0xfa"), "n/a", "01 03 0C" and the
 // empty string are not_a_number; "1e999" is overflow.
 NumberClass classify_numeric_string(std::string_view s, double& out);
 

@@ -44,8 +44,8 @@ void for_each_level(std::string_view s, F&& f) {
 
 TopicTemplate::TopicTemplate(std::string_view text) : text_(text) {
   if (text.empty()) fail(text, "empty template");
-  // A shared subscription ("$share/<group>/sensors/{device_id}/data", DESIGN §8): the broker
-  // delivers messages under their real topic, so only the part after the group is matched.
+  // A shared subscription ("$share/<group>/sensors/{device_id}/data", docs/scaling.md §2): the
+  // broker delivers messages under their real topic, so only the part after the group is matched.
   std::string_view share_prefix;
   std::string_view body = text;
   if (body.rfind("$share/", 0) == 0) {

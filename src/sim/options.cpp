@@ -8,6 +8,7 @@
 #include <map>
 #include <string_view>
 
+#include "iotd/core/text.hpp"
 #include "iotd/sim/mqtt_wire.hpp"
 
 namespace iotd::sim {
@@ -46,17 +47,6 @@ int parse_qos(std::string_view flag, std::string_view v) {
   if (v == "0") return 0;
   if (v == "1") return 1;
   throw UsageError(std::string(flag) + " must be 0 or 1, got '" + std::string(v) + "'");
-}
-
-// iotd's device id rule (pipeline::valid_device_id; the sim links no pipeline code).
-bool valid_device_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (const char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-' || c == ':';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 bool has_wildcard(std::string_view topic) {
@@ -152,7 +142,7 @@ PublishOptions parse_publish(const std::vector<std::string>& args, std::size_t f
   }
   // The ids land in payloads and topics iotd decodes: keep them valid iotd device ids.
   const std::string widest = device_id(o.device_prefix, o.devices - 1, o.devices);
-  if (!valid_device_id(widest)) {
+  if (!text::valid_device_id(widest)) {
     throw UsageError("--device-prefix '" + o.device_prefix + "' makes ids like '" + widest +
                      "', which iotd rejects (1-64 chars of A-Z a-z 0-9 _ . : -)");
   }

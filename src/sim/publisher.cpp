@@ -113,8 +113,8 @@ class PahoConnection final : public Link, public mqtt::iaction_listener {
   }
 
   void connect() override {
-    // Kept alive as a member and passed as is (PLATFORM §4: copies of connect_options
-    // may dangle in Paho C++ 1.2.0).
+    // Kept alive as a member and passed as is (copies of connect_options may dangle in
+    // Paho C++ 1.2.0).
     conn_opts_ = mqtt::connect_options_builder()
                      .clean_session(true)
                      .keep_alive_interval(30s)

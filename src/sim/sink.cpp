@@ -36,7 +36,7 @@ SinkReport run_sink(const SinkOptions& opts, const std::atomic<bool>& stop,
     received.fetch_add(1, std::memory_order_release);
   });
 
-  // Kept alive and passed as is (PLATFORM §4).
+  // Kept alive and passed as is (copies of connect_options may dangle in Paho C++ 1.2.0).
   mqtt::connect_options conn_opts = mqtt::connect_options_builder()
                                         .clean_session(true)
                                         .keep_alive_interval(30s)

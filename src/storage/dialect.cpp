@@ -69,7 +69,7 @@ constexpr SqlDialect kSqlite{
 };
 
 // PostgreSQL gets ids back with RETURNING; the writer's hot path uses the multi-row tails
-// (PLATFORM §3: vector binding is one round trip per row there).
+// (SOCI's vector binding is one round trip per row there; docs/architecture.md §10).
 constexpr SqlDialect kPostgresql{
     .kind = Dialect::postgresql,
     .ids = IdRetrieval::returning,
@@ -130,8 +130,8 @@ constexpr SqlDialect kPostgresql{
     .transactional_ddl = true,
 };
 
-// MySQL/MariaDB: never INSERT IGNORE (it also swallows truncation errors, DESIGN §4).
-// SOCI connects with CLIENT_FOUND_ROWS, so affected rows cannot tell a duplicate from an
+// MySQL/MariaDB: never INSERT IGNORE (it also swallows truncation errors; docs/architecture.md
+// §5). SOCI connects with CLIENT_FOUND_ROWS, so affected rows cannot tell a duplicate from an
 // insert, and "ON DUPLICATE KEY UPDATE" statements burn AUTO_INCREMENT values on duplicates
 // (ids are not consecutive): the writer learns the ids of a multi-row insert by selecting
 // the rows above the transaction's previous MAX(id) (see soci_write_store.cpp). The single

@@ -47,8 +47,8 @@ struct SqlDialect {
   std::string_view insert_alert;        // see soci_write_store.cpp
   std::string_view insert_reject;       // source, topic, payload, payload_size, reason, detail, received_at
   // Server dialects: the hot-path writes go as multi-row statements "INSERT … VALUES (…),(…)"
-  // + tail (vector binding costs one round trip per row there, PLATFORM §3). The tails take
-  // the same columns, in the same order, as the single-row statements above.
+  // + tail (vector binding costs one round trip per row there, docs/architecture.md §10). The
+  // tails take the same columns, in the same order, as the single-row statements above.
   bool multi_row = false;
   std::string_view messages_tail;  // after the VALUES rows of insert_message's columns
   std::string_view rollup_tail;

@@ -1,5 +1,6 @@
-// Schema migrations (DESIGN §5): numbered SQL files per dialect, compiled into the binary,
-// applied at start-up and by `iotd migrate`, each in its own transaction under a lock.
+// Schema migrations (docs/architecture.md §10): numbered SQL files per dialect, compiled into
+// the binary, applied at start-up and by `iotd migrate`, each in its own transaction under a
+// lock.
 //
 // Locking. SQLite: every migration runs in a BEGIN IMMEDIATE transaction (the database
 // write lock) that first re-reads schema_migrations, so concurrent migrators serialise and

@@ -1,7 +1,7 @@
 // Private to src/storage: a multi-row statement (MySQL's chunks), head + n row groups
 // + tail, e.g. "INSERT INTO t(a, b) VALUES (:p0, :p1),(:p2, :p3) ON CONFLICT …". Every cell
 // is a bound parameter (values are never spliced into SQL text). PostgreSQL and MySQL pay
-// one server round trip per row for SOCI's vector binding (PLATFORM §3); one statement per
+// one server round trip per row for SOCI's vector binding (measured); one statement per
 // chunk of rows is ~10x faster. The full-size statement is prepared once and re-executed;
 // a shorter last chunk gets its own statement (kept while the next one has the same size).
 #pragma once

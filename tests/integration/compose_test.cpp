@@ -1,4 +1,4 @@
-// docker-compose.yml validation (PLATFORM §8): `docker-compose config -q` needs no Docker
+// docker-compose.yml validation: `docker-compose config -q` needs no Docker
 // engine. Part of ctest so that CI counts it with everything else.
 #include <gtest/gtest.h>
 
@@ -164,7 +164,7 @@ TEST(DockerCompose, RenderedConfigNamesEachDatabase) {
             "sqlite:////var/lib/iotd/iotd.db")
       << rendered;
   // Every iotd service has its own instance id (one iotd per journal directory and MQTT
-  // session, DESIGN §8).
+  // session; docs/scaling.md §2).
   EXPECT_EQ(rendered_env(rendered, "iotd", "IOTD_INSTANCE_ID"), "iotd") << rendered;
   EXPECT_EQ(rendered_env(rendered, "iotd-mysql", "IOTD_INSTANCE_ID"), "iotd-mysql") << rendered;
 }

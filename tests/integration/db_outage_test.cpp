@@ -1,7 +1,7 @@
-// Database down / restart (DESIGN §2, §4): iotd on a PostgreSQL or MariaDB server keeps taking
-// QoS 1 messages into its journal while the server is stopped, says so on /api/v1/health (503)
-// while liveness and the in-memory latest values still answer, and once the server is back
-// stores every message exactly once and reports healthy again.
+// Database down / restart (docs/architecture.md §7, §9): iotd on a PostgreSQL or MariaDB server
+// keeps taking QoS 1 messages into its journal while the server is stopped, says so on
+// /api/v1/health (503) while liveness and the in-memory latest values still answer, and once
+// the server is back stores every message exactly once and reports healthy again.
 #include <gtest/gtest.h>
 
 #include <algorithm>

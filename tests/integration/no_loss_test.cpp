@@ -1,6 +1,6 @@
-// The no-loss / no-duplicate guarantees (DESIGN §4) against the real binary and broker:
-// kill -9 mid-stream (on SQLite, and on PostgreSQL and MariaDB servers), kill -9 during the
-// backlog burst after a reconnect, and a 100k burst.
+// The no-loss / no-duplicate guarantees (docs/architecture.md §9) against the real binary and
+// broker: kill -9 mid-stream (on SQLite, and on PostgreSQL and MariaDB servers), kill -9 during
+// the backlog burst after a reconnect, and a 100k burst.
 #include <gtest/gtest.h>
 
 #include <map>

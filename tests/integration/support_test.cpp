@@ -192,8 +192,9 @@ TEST(MosquittoServer, RetainedMessageSurvivesRestart) {
   sub.disconnect()->wait();
 }
 
-// What iotd relies on (DESIGN §2, §9): the broker holds QoS 1 messages for an offline
-// persistent session beyond mosquitto's default of 1000, across a broker restart.
+// What iotd relies on (docs/architecture.md §4, §9; docs/operations.md): the broker holds QoS 1
+// messages for an offline persistent session beyond mosquitto's default of 1000, across a
+// broker restart.
 TEST(MosquittoServer, QueuesMoreThan1000MessagesForOfflineSessionAcrossRestart) {
   IOTD_REQUIRE_PROGRAM(mosquitto, "mosquitto");
   MosquittoServer broker;

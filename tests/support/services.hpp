@@ -1,5 +1,5 @@
-// Throwaway services for integration tests (DESIGN §9): free loopback ports, waiting
-// for a TCP listener, program lookup that fails under CI, and a mosquitto broker built
+// Throwaway services for integration tests (docs/architecture.md §13): free loopback ports,
+// waiting for a TCP listener, program lookup that fails under CI, and a mosquitto broker built
 // from the shipped docker/mosquitto.conf. Not thread-safe; stop everything by PID.
 #pragma once
 
@@ -96,7 +96,7 @@ std::optional<std::filesystem::path> find_postgres_bindir();
 // missing one throws.
 bool mariadb_installed();
 
-// A throwaway PostgreSQL cluster (DESIGN §9, PLATFORM §6): initdb into a TempDir (as user
+// A throwaway PostgreSQL cluster (docs/architecture.md §13): initdb into a TempDir (as user
 // postgres when running as root: initdb refuses root), pg_ctl start on 127.0.0.1 with a
 // free port and the unix socket in the TempDir, fsync/synchronous_commit/full_page_writes
 // off (test data is disposable), role and database iotd/iotd with password iotd. Ready when
@@ -138,8 +138,8 @@ class PostgresServer {
   bool running_ = false;
 };
 
-// A throwaway MariaDB server (PLATFORM §6): mariadb-install-db into a TempDir, mariadbd
-// --no-defaults as a child process on 127.0.0.1 with a free port,
+// A throwaway MariaDB server (docs/architecture.md §13): mariadb-install-db into a TempDir,
+// mariadbd --no-defaults as a child process on 127.0.0.1 with a free port,
 // innodb_flush_log_at_trx_commit=2 and no binary log, database and user iotd/iotd with
 // password iotd. Ready when the constructor returns; the destructor shuts it down
 // (mariadb-admin shutdown, then waits for the PID; SIGTERM/SIGKILL if it lingers).

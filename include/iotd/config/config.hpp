@@ -1,5 +1,5 @@
-// iotd's configuration (DESIGN §7): one table of settings drives parsing from flags,
-// IOTD_* environment variables and an optional key = value file (precedence flag > env >
+// iotd's configuration (docs/architecture.md §12): one table of settings drives parsing from
+// flags, IOTD_* environment variables and an optional key = value file (precedence flag > env >
 // file > default), `--help`, config/iotd.example.conf and the README table.
 // Start-up code: load_config throws ConfigError naming the setting at fault.
 #pragma once

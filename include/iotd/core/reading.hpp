@@ -15,7 +15,7 @@ struct Reading {
   std::int64_t ts_ms = 0;           // device time (UTC epoch ms), or received_at when none
   std::int64_t received_at_ms = 0;  // when iotd received the frame
   bool has_device_time = false;
-  // Content dedup key (DESIGN §4): set only when has_device_time.
+  // Content dedup key (docs/architecture.md §5): set only when has_device_time.
   std::optional<std::int64_t> dedup_key;
   // Metrics sorted by name, unique names, finite values.
   std::vector<std::pair<std::string, double>> metrics;

@@ -16,8 +16,8 @@ std::int64_t now_ms();
 // Fractions are truncated to ms. nullopt when malformed.
 std::optional<std::int64_t> parse_iso8601_ms(std::string_view s);
 
-// Epoch number -> ms by magnitude (DESIGN §3): < 1e11 seconds, < 1e14 ms, else µs.
-// nullopt for non-finite or negative values and for values >= 1e18 (no real epoch).
+// Epoch number -> ms by magnitude (docs/architecture.md §6): < 1e11 seconds, < 1e14 ms, else
+// µs. nullopt for non-finite or negative values and for values >= 1e18 (no real epoch).
 // Floats go through whole microseconds (llround) before flooring to ms, so
 // 1706539845.123456 s -> 1706539845123.
 std::optional<std::int64_t> epoch_number_to_ms(double v);
@@ -33,8 +33,8 @@ std::string format_iso8601_ms(std::int64_t ms);
 // Durations: "24h", "15m", "30s", "500ms", "7d", "1w", plain number = seconds.
 std::optional<std::int64_t> parse_duration_ms(std::string_view s);
 
-// Query-string times (DESIGN §6): ISO 8601, epoch seconds or ms (by magnitude), relative
-// "-24h" / "-15m" / "+1h", "now", "now()".
+// Query-string times (docs/architecture.md §11): ISO 8601, epoch seconds or ms (by magnitude),
+// relative "-24h" / "-15m" / "+1h", "now", "now()".
 std::optional<std::int64_t> parse_query_time_ms(std::string_view s, std::int64_t now);
 
 // Floor of ms to a multiple of step (correct for negative values).

@@ -1,4 +1,4 @@
-// The REST API (docs/architecture.md): registers every /api/v1 route and the seed
+// The REST API (docs/architecture.md §11): registers every /api/v1 route and the seed
 // compatibility routes on a Router, each with its Access for the server's RouteGuard
 // (auth.hpp). Handlers validate every parameter (400 with a JSON error), run database
 // reads on the blocking pool, and serve latest values from memory.

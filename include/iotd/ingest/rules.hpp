@@ -1,4 +1,4 @@
-// Threshold rules and alarm lifecycle (DESIGN §6 "alerts", §2 "Alarm state"): pure logic.
+// Threshold rules and alarm lifecycle (docs/architecture.md §7, §8): pure logic.
 // An alarm is raised once when a metric leaves its range, updated (count, last, peak) while
 // it stays out, and cleared when it comes back inside by the rule's hysteresis.
 // Not thread-safe: the writer owns its AlarmBook and evaluates on a copy per batch.
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "iotd/core/reading.hpp"
-#include "iotd/storage/types.hpp"
+#include "iotd/core/domain.hpp"
 
 namespace iotd::ingest {
 
@@ -21,14 +21,14 @@ namespace iotd::ingest {
 class RuleSet {
  public:
   RuleSet() = default;
-  explicit RuleSet(std::vector<storage::Rule> rules);
-  const storage::Rule* find(std::string_view metric, std::string_view device_id,
-                            std::string_view device_type) const;
+  explicit RuleSet(std::vector<Rule> rules);
+  const Rule* find(std::string_view metric, std::string_view device_id,
+                   std::string_view device_type) const;
   std::size_t size() const { return size_; }
 
  private:
   // (metric, scope, scope_value) -> rule
-  std::map<std::tuple<std::string, std::string, std::string>, storage::Rule, std::less<>> rules_;
+  std::map<std::tuple<std::string, std::string, std::string>, Rule, std::less<>> rules_;
   std::size_t size_ = 0;
 };
 
@@ -37,11 +37,11 @@ using AlarmKey = std::pair<std::string, std::string>;  // (device_id, metric)
 // The alarm state: one active alert per device and metric. `dirty` marks entries changed
 // since the last flush; `closed` holds alerts cleared since then (to be written once).
 struct AlarmBook {
-  std::map<AlarmKey, storage::Alert> active;
+  std::map<AlarmKey, Alert> active;
   std::set<AlarmKey> dirty;                  // keys in `active` touched by this batch
-  std::vector<storage::Alert> closed;        // cleared in this batch, not yet written
+  std::vector<Alert> closed;                 // cleared in this batch, not yet written
 
-  void load(std::vector<storage::Alert> alerts);
+  void load(std::vector<Alert> alerts);
   void clear_pending() { dirty.clear(); closed.clear(); }
 };
 

@@ -1,4 +1,4 @@
-// The writer (DESIGN §2): tails the journal, decodes (on a second thread, one batch ahead),
+// The writer (docs/architecture.md §7): tails the journal, decodes (on a second thread, one batch ahead),
 // applies the alarm rules and commits each batch — messages, rollups, latest values, alert
 // changes, rejects and the journal checkpoint — in one transaction, taking whatever is
 // there (natural group commit). Transient database errors are retried with back-off; a batch that fails

@@ -1,7 +1,7 @@
-// Append-only ingest journal (DESIGN §2): raw MQTT frames are made durable here before the
-// QoS 1 PUBACK goes out; the writer thread tails it and checkpoints what it committed.
-// Thread-safe: append() from one producer at a time (the Paho callback), read() from one
-// consumer (the writer), stats from any thread.
+// Append-only ingest journal (docs/architecture.md §4): raw MQTT frames are made durable here
+// before the QoS 1 PUBACK goes out; the writer thread tails it and checkpoints what it
+// committed. Thread-safe: append() from one producer at a time (the Paho callback), read() from
+// one consumer (the writer), stats from any thread.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// MQTT intake (DESIGN §2): a Paho async client whose message callback only appends the raw
+// MQTT intake (docs/architecture.md §3, §4): a Paho async client whose message callback only appends the raw
 // frame to the journal, so the QoS 1 PUBACK that Paho sends when the callback returns
 // covers a durable frame. QoS 1, persistent session (MQTT 5 clean_start=false + session
 // expiry, or 3.1.1 clean_session=false). A supervisor thread connects, reconnects with

@@ -1,5 +1,5 @@
-// Telemetry payload decoder (DESIGN §3): raw bytes -> readings, or a rejection with a reason.
-// Pure and thread-safe: no I/O, no globals; never throws on any input.
+// Telemetry payload decoder (docs/architecture.md §6): raw bytes -> readings, or a rejection
+// with a reason. Pure and thread-safe: no I/O, no globals; never throws on any input.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <tl/expected.hpp>
 
 #include "iotd/core/reading.hpp"
+#include "iotd/core/text.hpp"
 
 namespace iotd::pipeline {
 
@@ -69,7 +70,8 @@ tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOpti
 // Parses "temp:temperature,hum:humidity"; throws std::invalid_argument when malformed.
 std::unordered_map<std::string, std::string> parse_aliases(std::string_view csv);
 
-bool valid_device_id(std::string_view id);
-bool valid_metric_name(std::string_view name);
+// The name rules live in core/text; here for the decoder's callers and tests.
+using text::valid_device_id;
+using text::valid_metric_name;
 
 }  // namespace iotd::pipeline

@@ -1,7 +1,8 @@
-// MQTT topic templates (DESIGN §3): "sensors/{device_id}/data" subscribes to "sensors/+/data"
-// and takes the device id from that level. A level may carry a literal prefix/suffix around
-// the placeholder ("f2-{device_id}"); a template whose only wildcard is one '+' takes the id
-// from that level; a trailing '#' matches the rest. Pure; immutable after construction.
+// MQTT topic templates (docs/architecture.md §6): "sensors/{device_id}/data" subscribes to
+// "sensors/+/data" and takes the device id from that level. A level may carry a literal
+// prefix/suffix around the placeholder ("f2-{device_id}"); a template whose only wildcard is
+// one '+' takes the id from that level; a trailing '#' matches the rest. Pure; immutable after
+// construction.
 #pragma once
 
 #include <optional>

@@ -1,5 +1,5 @@
-// In-memory latest value per device and metric (DESIGN §5 latest_values), filled from the
-// database at start and updated by the writer after each commit. Thread-safe.
+// In-memory latest value per device and metric (docs/architecture.md §10, latest_values),
+// filled from the database at start and updated by the writer after each commit. Thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "iotd/core/domain.hpp"
+
 namespace iotd::storage {
+
+// The domain types moved to core (the rule engine uses them without storage); the aliases
+// keep storage::Rule and storage::Alert call sites as they are.
+using iotd::Alert;
+using iotd::Rule;
 
 // Keyset position for newest-first paging: rows strictly older than (ts, id).
 struct Cursor {
@@ -91,26 +98,6 @@ struct DeviceLatest {
   std::map<std::string, LatestValue> metrics;
 };
 
-struct Alert {
-  std::int64_t id = 0;
-  std::string device_id;
-  std::string metric;
-  std::string kind = "threshold";  // threshold | manual
-  std::string severity = "warning";
-  std::string state = "active";    // active | cleared
-  std::string message;
-  std::optional<double> threshold_min, threshold_max;
-  double first_value = 0, last_value = 0, peak_value = 0;
-  std::int64_t count = 1;
-  std::int64_t raised_ts_ms = 0;           // device time of the reading that raised it
-  std::int64_t raised_received_at_ms = 0;
-  std::int64_t updated_ts_ms = 0;
-  std::optional<std::int64_t> cleared_ts_ms;
-  bool acknowledged = false;
-  std::optional<std::int64_t> acknowledged_at_ms;
-  std::string acknowledged_by;
-};
-
 struct AlertQuery {
   std::optional<std::string> device_id;
   std::optional<std::string> state;
@@ -119,15 +106,6 @@ struct AlertQuery {
   std::optional<std::int64_t> from_ms, to_ms;  // on raised_ts
   int limit = 100;
   int offset = 0;
-};
-
-struct Rule {
-  std::string metric;
-  std::string scope = "global";  // global | type | device
-  std::string scope_value;       // device type or device id
-  std::optional<double> min, max;
-  std::string severity = "warning";
-  double hysteresis = 0;
 };
 
 struct RejectRecord {

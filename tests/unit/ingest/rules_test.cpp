@@ -5,9 +5,9 @@
 namespace iotd::ingest {
 namespace {
 
-storage::Rule rule(std::string metric, std::optional<double> min, std::optional<double> max,
-                   double hysteresis = 0, std::string scope = "global", std::string scope_value = "") {
-  storage::Rule r;
+Rule rule(std::string metric, std::optional<double> min, std::optional<double> max,
+          double hysteresis = 0, std::string scope = "global", std::string scope_value = "") {
+  Rule r;
   r.metric = std::move(metric);
   r.min = min;
   r.max = max;
@@ -133,7 +133,7 @@ TEST(Rules, OneSidedRules) {
 }
 
 TEST(Rules, LoadedActiveAlertsContinue) {
-  storage::Alert a;
+  Alert a;
   a.id = 7;
   a.device_id = "d";
   a.metric = "temperature";

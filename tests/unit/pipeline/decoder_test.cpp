@@ -1,5 +1,5 @@
-// Unit tests for iotd/pipeline/decoder.hpp (DESIGN §3, §4). The real-sample sweep lives in
-// samples_test.cpp.
+// Unit tests for iotd/pipeline/decoder.hpp (docs/architecture.md §5, §6). The real-sample sweep
+// lives in samples_test.cpp.
 #include "iotd/pipeline/decoder.hpp"
 
 #include <gtest/gtest.h>

@@ -107,7 +107,7 @@ TEST(FastJson, DepthLimitIsTheDecodersAndDeeperIsDeclined) {
 }
 
 TEST(FastJson, EverySeedSamplePayloadAgrees) {
-  std::ifstream in(std::string(IOTD_SHARED_DIR) + "/samples/payloads.jsonl");
+  std::ifstream in(std::string(IOTD_TEST_DATA_DIR) + "/payloads.jsonl");
   ASSERT_TRUE(in) << "samples file missing";
   std::string line;
   int n = 0, taken = 0;

@@ -1,5 +1,5 @@
-// Every line of shared/samples/payloads.jsonl (DESIGN §3): decoded as expected, or rejected
-// with a stated reason. Line numbers below are 1-based file lines (`sed -n Np`).
+// Every line of tests/data/payloads.jsonl (docs/architecture.md §6): decoded as expected, or
+// rejected with a stated reason. Line numbers below are 1-based file lines (`sed -n Np`).
 //
 // Each line is run the way the writer will run it: an MQTT topic goes through the topic
 // templates first (no match -> rejected `unmatched_topic`, which the caller sets); an HTTP
@@ -12,13 +12,13 @@
 //   "decoded_iot_data"     IotMeasurement records (no id level: the id is in the payload).
 //
 // Documented deviations from the sample file's `expect`:
-// - Booleans are metrics (1/0), as DESIGN §3 says; the file lists them under "states".
-//   The checks accept an extra metric only when `states` holds it as a boolean.
+// - Booleans are metrics (1/0), as docs/architecture.md §6 says; the file lists them under
+//   "states". The checks accept an extra metric only when `states` holds it as a boolean.
 // - Units ("units", the iot-meter "unit" word) are not stored: units are stripped.
 // - "accepted_by_origin": false lines that carry numbers (9, 35, 41, 45, ...) are accepted:
 //   range checks and required-field sets are the origin backends' business rules, not
 //   decoding; out-of-range values raise alerts instead.
-// - Raw F2 hex ("data": "01 03 0C ...") needs per-device codecs (DESIGN §3 "Later"): today
+// - Raw F2 hex ("data": "01 03 0C ...") needs per-device codecs (not written yet): today
 //   such messages are rejected no_metrics; `metrics_with_datapoint_config` is not checked.
 // - A catch-all F2 template also admits commands published on cmnd/ with numeric fields
 //   (line 54); with the default templates they are unmatched.
@@ -57,7 +57,7 @@ struct Sample {
 const std::vector<Sample>& samples() {
   static const std::vector<Sample> all = [] {
     std::vector<Sample> out;
-    std::ifstream in(IOTD_SHARED_DIR "/samples/payloads.jsonl");
+    std::ifstream in(IOTD_TEST_DATA_DIR "/payloads.jsonl");
     std::string text;
     int line = 0;
     while (std::getline(in, text)) {
@@ -258,7 +258,8 @@ void check_reading(const Reading& r, const Json& want, const Json& states, const
       EXPECT_EQ(metric(r, name), value.get<double>()) << name;
     }
   }
-  // Any other metric must be a boolean state (DESIGN: booleans are 1/0 metrics).
+  // Any other metric must be a boolean state (booleans are 1/0 metrics, docs/architecture.md
+  // §6).
   for (const auto& [name, value] : r.metrics) {
     if (expected_names.count(name)) continue;
     const bool is_bool_state = states.is_object() && states.contains(name) && states[name].is_boolean();

@@ -1,6 +1,6 @@
-// Lost connections (DESIGN §2): the server drops every session of the database (as on a
-// restart); the writer's store reopens its session at the retry of the failed batch, and the
-// read pool reopens a leased session and retries the query once. Server dialects only.
+// Lost connections (docs/architecture.md §7): the server drops every session of the database
+// (as on a restart); the writer's store reopens its session at the retry of the failed batch,
+// and the read pool reopens a leased session and retries the query once. Server dialects only.
 #include <gtest/gtest.h>
 #include <soci/soci.h>
 
