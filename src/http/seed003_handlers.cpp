@@ -2,7 +2,6 @@
 // metric rows, device_alerts columns, errors as {"error": msg}.
 #include "handlers.hpp"
 
-
 #include "api_json.hpp"
 #include "iotd/core/text.hpp"
 #include "iotd/core/time.hpp"
