@@ -15,17 +15,7 @@ std::string_view unit_suffix(Unit u) {
   return "";
 }
 
-void append_number(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-  }
-}
+void append_number(std::string& out, double v) { out += prometheus_float(v); }
 
 void append_number(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -131,6 +121,17 @@ class PrometheusVisitor final : public MetricVisitor {
 };
 
 }  // namespace
+
+std::string prometheus_float(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Plain notation for the usual magnitudes (to_chars' shortest form prefers "5e-04").
+  const double a = std::fabs(v);
+  const auto fmt = a == 0 || (a >= 1e-4 && a < 1e15) ? std::chars_format::fixed : std::chars_format::general;
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, fmt);
+  return std::string(buf, r.ptr);
+}
 
 std::string prometheus_text(const Registry& registry, std::string_view prefix) {
   PrometheusVisitor v(prefix);

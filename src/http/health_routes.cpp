@@ -1,10 +1,13 @@
 #include "iotd/http/health_routes.hpp"
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "iotd/core/health.hpp"
 #include "iotd/core/metrics.hpp"
+#include "iotd/core/prometheus_text.hpp"
 #include "json_writer.hpp"
 
 namespace iotd::http {
@@ -39,13 +42,8 @@ class JsonMetricsVisitor final : public metrics::MetricVisitor {
     w_.key("count").integer(static_cast<std::int64_t>(h.count));
     w_.key("sum").num(h.sum);
     w_.key("buckets").begin_object();
-    std::string le;
     for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
-      le.clear();
-      if (i < h.bounds.size())
-        append_double(le, h.bounds[i]);
-      else
-        le = "+Inf";
+      const auto le = i < h.bounds.size() ? metrics::prometheus_float(h.bounds[i]) : std::string("+Inf");
       w_.key(le).integer(static_cast<std::int64_t>(h.cumulative[i]));
     }
     w_.end_object();

@@ -13,4 +13,8 @@ namespace iotd::metrics {
 // Unit::unix_ms, whose value is converted to seconds), then _total for counters.
 std::string prometheus_text(const Registry& registry, std::string_view prefix = "iotd_");
 
+// A sample value or bucket bound as written above: shortest round-trip, plain notation
+// for usual magnitudes ("0.0005", "1769644800.25"), "+Inf", "-Inf", "NaN".
+std::string prometheus_float(double v);
+
 }  // namespace iotd::metrics

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,18 @@ TEST(PrometheusText, RouteStatusCounterHasTwoLabels) {
             "iotd_http_responses_total{route=\"unmatched\",status=\"4xx\"} 1\n");
 }
 
+TEST(PrometheusText, NumbersAreShortestInPlainNotation) {
+  EXPECT_EQ(prometheus_float(0.0005), "0.0005");
+  EXPECT_EQ(prometheus_float(2.5), "2.5");
+  EXPECT_EQ(prometheus_float(10000), "10000");
+  EXPECT_EQ(prometheus_float(0), "0");
+  EXPECT_EQ(prometheus_float(-3), "-3");
+  EXPECT_EQ(prometheus_float(1e-9), "1e-09");
+  EXPECT_EQ(prometheus_float(INFINITY), "+Inf");
+  EXPECT_EQ(prometheus_float(-INFINITY), "-Inf");
+  EXPECT_EQ(prometheus_float(NAN), "NaN");
+}
+
 TEST(PrometheusText, EveryCounterOfTheProcessHasOneFamily) {
   Counters c;
   const auto text = prometheus_text(c);
@@ -84,6 +97,8 @@ TEST(PrometheusText, EveryCounterOfTheProcessHasOneFamily) {
   EXPECT_NE(text.find("# TYPE iotd_messages_stored_total counter\niotd_messages_stored_total 0\n"),
             std::string::npos);
   EXPECT_NE(text.find("iotd_commit_batch_size_bucket{le=\"+Inf\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("iotd_commit_duration_seconds_bucket{le=\"0.0005\"} 0\n"), std::string::npos)
+      << "bounds in plain notation";
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ TEST_F(HealthRoutesTest, CountersKeepTheirKeysAndValues) {
   const auto& d = j["commit_duration_seconds"];
   EXPECT_EQ(d["count"], 1);
   EXPECT_NEAR(d["sum"].get<double>(), 0.002, 1e-12);
+  EXPECT_EQ(d["buckets"]["0.0005"], 0);
   EXPECT_EQ(d["buckets"]["0.001"], 0);
   EXPECT_EQ(d["buckets"]["0.0025"], 1);
   EXPECT_EQ(d["buckets"]["+Inf"], 1);
