@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/health.hpp"
@@ -32,9 +34,6 @@ namespace {
 
 // Journal bound hysteresis: intake resumes below this fraction of IOTD_JOURNAL_MAX_BYTES.
 constexpr double kResumeFraction = 0.8;
-// Above these the service reports itself degraded.
-constexpr std::uint64_t kBacklogDegraded = 100000;
-constexpr std::int64_t kCommitLagDegradedMs = 10000;
 // How often the monitor checks that the database answers (writes alone would notice an
 // outage only when the next message arrives).
 constexpr auto kDatabasePingInterval = std::chrono::seconds(5);
@@ -159,6 +158,10 @@ struct App::Impl {
     so.counters = &counters;
     // Device keys are not issued yet: without a resolver, device routes refuse every key.
     so.guard = http::make_route_guard(cfg.admin_key);
+    // Every route is in the router now: name them for http_responses by router index.
+    std::vector<std::string> patterns;
+    for (const auto& r : router.routes()) patterns.push_back(r.pattern);
+    counters.set_http_routes(patterns);
     server = std::make_unique<http::Server>(so, router);
     server->start();
 
@@ -223,6 +226,7 @@ struct App::Impl {
     }
   }
 
+  // The facts only; the policy (iotd/core/health.hpp) judges them.
   HealthSnapshot health() const {
     HealthSnapshot h;
     h.version = IOTD_VERSION;
@@ -239,9 +243,9 @@ struct App::Impl {
     h.mqtt_url = cfg.mqtt_url;
     if (mqtt) {
       h.mqtt_connected = mqtt->connected();
+      h.mqtt_state = mqtt->state();
       h.ingest_paused = mqtt->paused();
-      if (h.ingest_paused) h.ingest_pause_reason = mqtt->state();
-      else if (!h.mqtt_connected) h.degraded_reasons.push_back("mqtt " + mqtt->state());
+      if (h.ingest_paused) h.ingest_pause_reason = h.mqtt_state;
     }
     const auto last = journal->last_seq();
     const auto committed = writer->committed_seq();
@@ -251,16 +255,9 @@ struct App::Impl {
       auto last_commit = counters.last_commit_at_ms.load();
       h.commit_lag_ms = time::now_ms() - (last_commit ? last_commit : started_at_ms);
     }
-    if (h.journal_backlog > kBacklogDegraded)
-      h.degraded_reasons.push_back("journal backlog " + std::to_string(h.journal_backlog) + " frames");
-    if (h.commit_lag_ms > kCommitLagDegradedMs)
-      h.degraded_reasons.push_back("no commit for " + std::to_string(h.commit_lag_ms / 1000) + " s with frames waiting");
-    if (!h.database_ok) h.degraded_reasons.push_back("database unavailable: " + h.database_error);
-    if (journal->recovery().quarantined_segments > 0)
-      h.degraded_reasons.push_back(std::to_string(journal->recovery().quarantined_segments) +
-                                   " journal segment(s) quarantined (*.bad in " + cfg.journal_dir + ")");
-    if (journal->append_failures() > 0)
-      h.degraded_reasons.push_back("journal append failures: " + std::to_string(journal->append_failures()));
+    h.journal_quarantined_segments = journal->recovery().quarantined_segments;
+    h.journal_dir = cfg.journal_dir;
+    h.journal_append_failures = journal->append_failures();
     return h;
   }
 

@@ -47,7 +47,4 @@ Response seed003_alerts(const ApiContext& ctx, const Request& req, const PathPar
 Response seed003_acknowledge(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_stats(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
-// api.cpp: /api/v1/health, /api/v1/health/live and the seeds' /api/health and /health.
-void register_health_routes(Router& router, std::shared_ptr<const ApiContext> ctx);
-
 }  // namespace iotd::http::api

@@ -9,6 +9,7 @@
 
 #include "handlers.hpp"
 #include "iotd/http/api.hpp"
+#include "iotd/http/health_routes.hpp"
 
 namespace iotd::http {
 namespace {
@@ -90,7 +91,7 @@ Handler bind(std::shared_ptr<const ApiContext> ctx, const RouteSpec& spec) {
 
 void register_api_routes(Router& router, ApiContext ctx_in) {
   auto ctx = std::make_shared<const ApiContext>(std::move(ctx_in));
-  api::register_health_routes(router, ctx);
+  register_health_routes(router, *ctx);
   for (const auto& spec : kRoutes)
     router.add(spec.method, spec.path, spec.exec, bind(ctx, spec), spec.access);
 }

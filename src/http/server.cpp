@@ -283,8 +283,6 @@ class Session : public std::enable_shared_from_this<Session> {
       auto o = msg[bhttp::field::origin];
       origin_.assign(o.data(), o.size());
     }
-    if (shared_.opts.counters)
-      shared_.opts.counters->http_requests.fetch_add(1, std::memory_order_relaxed);
 
     Request req;
     auto ms = msg.method_string();
@@ -346,6 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return send(error_response(404, "not_found", "no such endpoint: " + req.path));
     }
     const Route* route = m.route;
+    route_ = static_cast<std::size_t>(route - shared_.router.routes().data());
     if (shared_.opts.guard) {
       if (auto denied = shared_.opts.guard(*route, req)) return send(std::move(*denied));
     } else if (route->access != Access::open) {
@@ -403,6 +402,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(Response r) {
     try {
       if (r.status < 200 || r.status > 599) r = error_response(500, "internal", "invalid status");
+      if (shared_.opts.counters)
+        shared_.opts.counters->record_http_response(std::exchange(route_, metrics::RouteStatusCounter::kUnmatched), r.status);
       if (r.status == 204 || r.status == 304) {
         r.body.clear();
         r.stream = nullptr;
@@ -605,6 +606,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string chunk_;
   std::string remote_;
   std::string origin_;
+  std::size_t route_ = metrics::RouteStatusCounter::kUnmatched;  // router index of the request being answered
   std::size_t drained_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = false;

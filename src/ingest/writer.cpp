@@ -365,6 +365,7 @@ void Writer::commit(Prepared& p, std::uint64_t last_seq) {
   book.clear_pending();
   std::vector<AlarmChange> events;
 
+  const auto begun = std::chrono::steady_clock::now();
   store_.begin();
   auto ids = store_.insert_messages(p.readings);
   std::vector<std::size_t> stored;
@@ -412,6 +413,7 @@ void Writer::commit(Prepared& p, std::uint64_t last_seq) {
     if (e.event == AlarmEvent::cleared) counters_.alerts_cleared++;
   }
   counters_.commits++;
+  counters_.record_commit(std::chrono::steady_clock::now() - begun, p.readings.size() + p.rejects.size());
   counters_.last_commit_at_ms = time::now_ms();
   if (!p.rejects.empty() && spdlog::should_log(spdlog::level::info))
     spdlog::info("rejected {} message(s); first: {} ({})", p.rejects.size(), p.rejects.front().reason,

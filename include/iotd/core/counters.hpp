@@ -1,51 +1,76 @@
-// Process-wide counters shown by /api/v1/health, /metrics and logs. Thread-safe (atomics).
+// The process's metrics, each declared once here with its name, help and unit; the health
+// JSON and the Prometheus text are visitors over this registry. Thread-safe: call sites
+// update the member they hold (relaxed atomics), never a map or a lock on a hot path.
 #pragma once
 
-#include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
-#include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
+
+#include "iotd/core/metrics.hpp"
 
 namespace iotd {
 
-class Counters {
+class Counters : public metrics::Registry {
  public:
-  std::atomic<std::uint64_t> mqtt_received{0};        // frames appended to the journal
-  std::atomic<std::uint64_t> mqtt_duplicates{0};      // dup=1 frames dropped by the window
-  std::atomic<std::uint64_t> mqtt_retained_ignored{0};
-  std::atomic<std::uint64_t> journal_append_failures{0};
-  std::atomic<std::uint64_t> messages_stored{0};      // message rows committed
-  std::atomic<std::uint64_t> messages_deduplicated{0};// content-dedup hits
-  std::atomic<std::uint64_t> nonfinite_dropped{0};
-  std::atomic<std::uint64_t> clock_skew{0};
-  std::atomic<std::uint64_t> bad_timestamp{0};
-  std::atomic<std::uint64_t> device_id_mismatch{0};
-  std::atomic<std::uint64_t> alerts_raised{0};
-  std::atomic<std::uint64_t> alerts_cleared{0};
-  std::atomic<std::uint64_t> commits{0};
-  std::atomic<std::uint64_t> commit_failures{0};
-  std::atomic<std::int64_t> last_commit_at_ms{0};
-  std::atomic<std::uint64_t> http_requests{0};
+  using Counter = metrics::Counter;
+  using Unit = metrics::Unit;
 
-  void add_reject(const std::string& reason, std::uint64_t n = 1) {
-    std::lock_guard lock(mu_);
-    rejects_[reason] += n;
+  Counter mqtt_received{*this, {"mqtt_received", "MQTT frames appended to the journal"}};
+  Counter mqtt_duplicates{*this, {"mqtt_duplicates", "MQTT frames flagged dup=1 and dropped by the duplicate window"}};
+  Counter mqtt_retained_ignored{*this, {"mqtt_retained_ignored", "Retained MQTT messages ignored"}};
+  Counter journal_append_failures{*this, {"journal_append_failures", "MQTT frames the journal failed to append"}};
+  Counter messages_stored{*this, {"messages_stored", "Message rows committed to the database"}};
+  Counter messages_deduplicated{*this, {"messages_deduplicated", "Messages already stored (content deduplication)"}};
+  Counter nonfinite_dropped{*this, {"nonfinite_dropped", "Non-finite metric values dropped by the decoder"}};
+  Counter clock_skew{*this, {"clock_skew", "Messages whose device time was beyond the allowed clock skew"}};
+  Counter bad_timestamp{*this, {"bad_timestamp", "Messages with an unusable timestamp"}};
+  Counter device_id_mismatch{*this, {"device_id_mismatch", "Messages whose payload device id differs from the topic's"}};
+  Counter alerts_raised{*this, {"alerts_raised", "Alerts raised by the rules"}};
+  Counter alerts_cleared{*this, {"alerts_cleared", "Alerts cleared by the rules"}};
+  Counter commits{*this, {"commits", "Writer transactions committed"}};
+  Counter commit_failures{*this, {"commit_failures", "Writer transactions that failed (each retry counts)"}};
+  Counter http_requests{*this, {"http_requests", "HTTP requests answered"}};
+  metrics::Gauge last_commit_at_ms{*this, {"last_commit_at", "Wall-clock time of the last commit", Unit::unix_ms}};
+  metrics::LabelledCounter rejects_by_reason{
+      *this, {"rejects", "Messages rejected, by reason"}, "reason", kMaxRejectReasons};
+  metrics::Histogram commit_duration{
+      *this,
+      {"commit_duration", "Writer transaction time, from BEGIN to the commit published", Unit::seconds},
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
+  metrics::Histogram commit_batch_size{
+      *this,
+      {"commit_batch_size", "Rows (readings and rejects) per writer transaction"},
+      {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
+  metrics::RouteStatusCounter http_responses{
+      *this, {"http_responses", "HTTP responses by route pattern and status class"}};
+
+  // Reject reasons are a small open set (decoder and writer reasons).
+  void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }
+  std::map<std::string, std::uint64_t> rejects() const { return rejects_by_reason.values(); }
+  std::uint64_t rejects_total() const { return rejects_by_reason.total(); }
+
+  // The writer, once a transaction has committed.
+  void record_commit(std::chrono::steady_clock::duration took, std::size_t rows) noexcept {
+    commit_duration.observe(std::chrono::duration<double>(took).count());
+    commit_batch_size.observe(static_cast<double>(rows));
   }
-  std::map<std::string, std::uint64_t> rejects() const {
-    std::lock_guard lock(mu_);
-    return rejects_;
-  }
-  std::uint64_t rejects_total() const {
-    std::lock_guard lock(mu_);
-    std::uint64_t n = 0;
-    for (const auto& [_, v] : rejects_) n += v;
-    return n;
+
+  // Names the HTTP routes by their index in the router (http_responses' route label).
+  void set_http_routes(std::span<const std::string> patterns) { http_responses.set_routes(patterns); }
+  // The HTTP session, when it sends a response: `route` is the matched route's index in the
+  // router, or RouteStatusCounter::kUnmatched.
+  void record_http_response(std::size_t route, int status) noexcept {
+    http_requests.fetch_add(1, std::memory_order_relaxed);
+    http_responses.record(route, status);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::uint64_t> rejects_;  // guarded by mu_
+  static constexpr std::size_t kMaxRejectReasons = 64;
 };
 
 }  // namespace iotd

@@ -255,7 +255,6 @@ TEST_F(ApiTest, HealthOk) {
 
 TEST_F(ApiTest, HealthDegradedIsStill200) {
   health_.mqtt_connected = false;
-  health_.degraded_reasons = {"mqtt disconnected"};
   auto r = call("GET", "/api/v1/health");
   EXPECT_EQ(r.status, 200);
   auto j = body(r);

@@ -1,0 +1,153 @@
+#include "iotd/core/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace iotd::metrics {
+
+Metric::Metric(Registry& registry, Info info) : registry_(registry), info_(info) { registry.add(*this); }
+
+Metric::~Metric() { registry_.remove(*this); }
+
+void Registry::add(const Metric& m) {
+  const auto name = m.info().name;
+  if (name.empty()) throw std::logic_error("metric without a name");
+  for (const auto* other : metrics_)
+    if (other->info().name == name)
+      throw std::logic_error("metric \"" + std::string(name) + "\" declared twice");
+  metrics_.push_back(&m);
+}
+
+void Registry::remove(const Metric& m) noexcept {
+  std::erase(metrics_, &m);
+}
+
+void Registry::visit(MetricVisitor& v) const {
+  for (const auto* m : metrics_) m->accept(v);
+}
+
+// ---- Histogram ------------------------------------------------------------------------
+
+Histogram::Histogram(Registry& r, Info info, std::initializer_list<double> bounds)
+    : Metric(r, info), bounds_(bounds) {
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    if (!std::isfinite(bounds_[i]) || (i > 0 && !(bounds_[i - 1] < bounds_[i])))
+      throw std::invalid_argument("histogram \"" + std::string(info.name) +
+                                  "\": bounds must be finite and strictly ascending");
+  }
+  buckets_ = std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1);
+}
+
+void Histogram::observe(double v) noexcept {
+  // Prometheus buckets are "less than or equal"; NaN lands in +Inf.
+  std::size_t i = 0;
+  while (i < bounds_.size() && !(v <= bounds_[i])) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  if (std::isfinite(v)) sum_.fetch_add(v, std::memory_order_relaxed);
+}
+
+HistogramSnapshot Histogram::snapshot() const {
+  HistogramSnapshot s;
+  s.bounds = bounds_;
+  s.cumulative.resize(bounds_.size() + 1);
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    s.cumulative[i] = running;
+  }
+  s.count = running;
+  s.sum = sum_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Histogram::accept(MetricVisitor& v) const { v.histogram(info(), snapshot()); }
+
+// ---- LabelledCounter ------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view kOther = "other";
+}
+
+LabelledCounter::LabelledCounter(Registry& r, Info info, std::string_view label_name,
+                                 std::size_t max_values)
+    : Metric(r, info), label_name_(label_name), max_values_(std::max<std::size_t>(max_values, 1)) {}
+
+std::atomic<std::uint64_t>& LabelledCounter::cell(std::string_view value) {
+  std::lock_guard lock(mu_);
+  if (auto it = cells_.find(value); it != cells_.end()) return it->second;
+  // The last free slot is kept for "other", so the bound holds with it included.
+  if (cells_.size() + 1 >= max_values_ && value != kOther) {
+    if (auto it = cells_.find(kOther); it != cells_.end()) return it->second;
+    value = kOther;
+  }
+  return cells_.try_emplace(std::string(value)).first->second;
+}
+
+std::map<std::string, std::uint64_t> LabelledCounter::values() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& [k, v] : cells_) out.emplace(k, v.load(std::memory_order_relaxed));
+  return out;
+}
+
+std::uint64_t LabelledCounter::total() const {
+  std::lock_guard lock(mu_);
+  std::uint64_t n = 0;
+  for (const auto& [_, v] : cells_) n += v.load(std::memory_order_relaxed);
+  return n;
+}
+
+void LabelledCounter::accept(MetricVisitor& v) const {
+  std::vector<LabelledSample> samples;
+  for (auto& [value, n] : values())
+    if (n > 0) samples.push_back({{value}, n});
+  const std::string_view names[] = {label_name_};
+  v.labelled_counter(info(), names, samples);
+}
+
+// ---- RouteStatusCounter ---------------------------------------------------------------
+
+RouteStatusCounter::RouteStatusCounter(Registry& r, Info info) : Metric(r, info) {
+  set_routes({});
+}
+
+void RouteStatusCounter::set_routes(std::span<const std::string> patterns) {
+  auto t = std::make_unique<Table>();
+  t->row_of.reserve(patterns.size());
+  for (const auto& p : patterns) {
+    auto it = std::find(t->rows.begin(), t->rows.end(), p);
+    t->row_of.push_back(static_cast<std::size_t>(it - t->rows.begin()));
+    if (it == t->rows.end()) t->rows.push_back(p);
+  }
+  t->rows.emplace_back("unmatched");
+  t->cells = std::make_unique<std::atomic<std::uint64_t>[]>(t->rows.size() * kClasses);
+  std::lock_guard lock(mu_);
+  tables_.push_back(std::move(t));
+  current_.store(tables_.back().get(), std::memory_order_release);
+}
+
+void RouteStatusCounter::record(std::size_t route_index, int status) noexcept {
+  const Table* t = current_.load(std::memory_order_acquire);
+  const std::size_t row = route_index < t->row_of.size() ? t->row_of[route_index] : t->rows.size() - 1;
+  const std::size_t cls = static_cast<std::size_t>(std::clamp(status / 100, 1, 5)) - 1;
+  t->cells[row * kClasses + cls].fetch_add(1, std::memory_order_relaxed);
+}
+
+void RouteStatusCounter::accept(MetricVisitor& v) const {
+  static constexpr std::string_view kClassNames[kClasses] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  const Table* t = current_.load(std::memory_order_acquire);
+  std::vector<LabelledSample> samples;
+  for (std::size_t row = 0; row < t->rows.size(); ++row) {
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      auto n = t->cells[row * kClasses + c].load(std::memory_order_relaxed);
+      if (n > 0) samples.push_back({{t->rows[row], std::string(kClassNames[c])}, n});
+    }
+  }
+  std::sort(samples.begin(), samples.end(),
+            [](const LabelledSample& a, const LabelledSample& b) { return a.values < b.values; });
+  const std::string_view names[] = {"route", "status"};
+  v.labelled_counter(info(), names, samples);
+}
+
+}  // namespace iotd::metrics
