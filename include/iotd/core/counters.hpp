@@ -27,6 +27,7 @@ class Counters {
   std::atomic<std::uint64_t> commit_failures{0};
   std::atomic<std::int64_t> last_commit_at_ms{0};
   std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> command_acks{0};         // device command acks committed
 
   void add_reject(const std::string& reason, std::uint64_t n = 1) {
     std::lock_guard lock(mu_);
