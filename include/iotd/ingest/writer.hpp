@@ -1,4 +1,4 @@
-// The writer (DESIGN §2): takes raw messages from its inputs (WriterInput: the journal for
+// The writer: takes raw messages from its inputs (WriterInput: the journal for
 // MQTT, the submission queue for HTTP), decodes them (on a second thread, one batch ahead),
 // applies the alarm rules and commits each batch — messages, rollups, latest values, alert
 // changes, command acks, rejects and the durable input's checkpoint — in one transaction,
