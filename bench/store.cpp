@@ -24,6 +24,7 @@
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/time.hpp"
+#include "iotd/ingest/journal_input.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/storage/database.hpp"
@@ -200,7 +201,8 @@ Json run_drain(const storage::ConnectionSpec& spec, const Workload& w, const Arg
   wo.instance_id = "bench";
   wo.max_batch = a.batch;
   wo.topics = pipeline::parse_topic_templates("sensors/{device_id}/data");
-  ingest::Writer writer(wo, journal, *store, latest, counters);
+  ingest::JournalInput input(journal);
+  ingest::Writer writer(wo, {&input}, *store, latest, counters);
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto deadline = t0 + std::chrono::duration<double>(a.timeout_s);

@@ -17,6 +17,9 @@
 #include "iotd/http/api.hpp"
 #include "iotd/http/auth.hpp"
 #include "iotd/http/server.hpp"
+#include "iotd/ingest/command_ack.hpp"
+#include "iotd/ingest/journal_input.hpp"
+#include "iotd/ingest/submission_queue.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/mqtt/mqtt_source.hpp"
@@ -51,11 +54,21 @@ pipeline::DecoderOptions decoder_options(const config::Config& c) {
   return d;
 }
 
+// Every subscribed template with the kind of message it carries. The command ack template
+// comes first, so that a broad telemetry template ("#") does not take the acks.
 std::vector<pipeline::TopicTemplate> topic_templates(const config::Config& c) {
+  std::vector<pipeline::TopicTemplate> all;
+  try {
+    if (!c.command_ack_topic.empty())
+      all.emplace_back(c.command_ack_topic, pipeline::MessageKind::command_ack);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("IOTD_COMMAND_ACK_TOPIC=\"") + c.command_ack_topic + "\": " + e.what());
+  }
   try {
     auto t = pipeline::parse_topic_templates(c.mqtt_topics);
     if (t.empty()) throw std::invalid_argument("no topic templates");
-    return t;
+    for (auto& x : t) all.push_back(std::move(x));
+    return all;
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError(std::string("IOTD_MQTT_TOPICS=\"") + c.mqtt_topics + "\": " + e.what());
   }
@@ -97,9 +110,15 @@ struct App::Impl {
   std::unique_ptr<storage::WriteStore> store;
   storage::LatestCache latest;
   std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<ingest::JournalInput> journal_input;
+  // HTTP ingest's way to the writer (IngestSubmitter), answered after the commit.
+  std::unique_ptr<ingest::SubmissionQueue> http_ingest;
+  // Until commands are stored: acks are counted and logged.
+  std::unique_ptr<ingest::CountingAckSink> command_acks;
   std::unique_ptr<ingest::Writer> writer;
   http::Router router;
   std::unique_ptr<http::Server> server;
+  // Also the outbound MqttPublisher (commands) once connected; null when MQTT is disabled.
   std::unique_ptr<mqtt::MqttSource> mqtt;
   std::jthread monitor;
   std::atomic<bool> ping_ok{true};
@@ -139,7 +158,12 @@ struct App::Impl {
     wo.auto_register = cfg.auto_register;
     wo.max_devices = cfg.max_devices;
     wo.rejects_max_bytes = cfg.rejects_max_bytes;
-    writer = std::make_unique<ingest::Writer>(wo, *journal, *store, latest, counters);
+    journal_input = std::make_unique<ingest::JournalInput>(*journal);
+    http_ingest = std::make_unique<ingest::SubmissionQueue>();
+    command_acks = std::make_unique<ingest::CountingAckSink>(counters);
+    writer = std::make_unique<ingest::Writer>(
+        wo, std::vector<ingest::WriterInput*>{journal_input.get(), http_ingest.get()}, *store, latest, counters);
+    writer->set_ack_sink(command_acks.get());
     writer->start();
 
     http::ApiContext ctx;
@@ -269,6 +293,7 @@ struct App::Impl {
     auto backlog = journal->last_seq() - writer->committed_seq();
     spdlog::info("draining {} journal frame(s) into the database", backlog);
     writer->stop(std::chrono::seconds(30));
+    http_ingest->close();  // what the writer could not commit is answered as not stored
     server->stop();
     journal->sync();
     spdlog::info("stopped; committed through journal seq {}", writer->committed_seq());

@@ -6,18 +6,25 @@
 #include <condition_variable>
 #include <deque>
 #include <optional>
+#include <stdexcept>
 #include <unordered_set>
 
 #include "iotd/core/time.hpp"
+#include "iotd/journal/journal.hpp"
 
 namespace iotd::ingest {
 
 struct Writer::DecodedFrame {
-  journal::Frame frame;
+  InputMessage msg;
   bool retained = false;                    // skipped: retained and ignore_retained
   std::optional<pipeline::Rejection> rejection;
-  pipeline::Decoded decoded;                // when neither of the above
-  bool consumed = false;                    // prepare() moved `decoded` out
+  pipeline::Decoded decoded;                // telemetry, when none of the above
+  std::optional<CommandAck> ack;            // a command ack, when none of the above
+  std::optional<pipeline::Rejection> refused;  // by prepare(): device admission
+  bool consumed = false;                    // prepare() moved `decoded`/`ack` out
+  bool settled = false;                     // its input has heard committed()/abandoned()
+  std::uint32_t first_reading = 0;          // its readings in Prepared::readings
+  std::uint32_t reading_count = 0;
 };
 
 // One decoded batch waits here while the previous one commits.
@@ -26,25 +33,34 @@ struct Writer::Handoff {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::vector<DecodedFrame>> batches;  // guarded by mu
-  bool done = false;     // the decode thread has ended (stopping, journal drained)
+  bool done = false;     // the decode thread has ended (stopping, inputs drained)
   bool abandon = false;  // the writer thread has ended: stop decoding
 };
 
 struct Writer::Prepared {
   std::vector<Reading> readings;
   std::vector<storage::RejectRecord> rejects;
+  std::vector<CommandAck> acks;
   pipeline::DecodeNotes notes;
   std::uint64_t skipped_retained = 0;
 };
 
-Writer::Writer(WriterOptions opts, journal::Journal& journal, storage::WriteStore& store,
+Writer::Writer(WriterOptions opts, std::vector<WriterInput*> inputs, storage::WriteStore& store,
                storage::LatestCache& latest, Counters& counters)
     : opts_(std::move(opts)),
-      journal_(journal),
+      inputs_(std::move(inputs)),
       store_(store),
       latest_(latest),
       counters_(counters),
-      handoff_(std::make_unique<Handoff>()) {}
+      handoff_(std::make_unique<Handoff>()) {
+  if (inputs_.empty() || std::count(inputs_.begin(), inputs_.end(), nullptr) > 0)
+    throw std::invalid_argument("the writer needs at least one input");
+  for (auto* in : inputs_) {
+    if (in->checkpoint_id().empty()) continue;
+    if (durable_) throw std::invalid_argument("the writer takes at most one durable input");
+    durable_ = in;
+  }
+}
 
 Writer::~Writer() {
   if (thread_.joinable()) stop(std::chrono::milliseconds(0));
@@ -67,29 +83,27 @@ void Writer::set_error(const std::string& what) {
 }
 
 void Writer::start() {
-  journal_uuid_ = journal_.uuid();
-  auto cp = store_.load_checkpoint(opts_.instance_id);
   std::uint64_t after = 0;
-  if (cp && cp->journal_uuid == journal_uuid_) {
-    after = cp->seq;
-    if (after > journal_.last_seq()) {
-      spdlog::warn("the database has committed journal seq {} but the journal ends at {} (its unsynced "
-                   "tail was lost, e.g. power loss with IOTD_JOURNAL_FSYNC=interval); numbering resumes "
-                   "after {}", after, journal_.last_seq(), after);
-      journal_.skip_past(after);
+  if (durable_) {
+    checkpoint_id_ = durable_->checkpoint_id();
+    auto cp = store_.load_checkpoint(opts_.instance_id);
+    if (cp && cp->journal_uuid == checkpoint_id_) {
+      after = cp->seq;
+    } else if (cp) {
+      spdlog::warn("journal {} is not the one checkpointed ({}): replaying all {} frames on disk; "
+                   "content dedup keeps the database free of duplicates",
+                   checkpoint_id_, cp->journal_uuid, durable_->last_seq());
     }
-  } else if (cp) {
-    spdlog::warn("journal {} is not the one checkpointed ({}): replaying all {} frames on disk; "
-                 "content dedup keeps the database free of duplicates",
-                 journal_uuid_, cp->journal_uuid, journal_.last_seq());
+    durable_->resume_after(after);
   }
-  journal_.seek_after(after);
   committed_seq_ = after;
   rules_ = RuleSet(store_.rules());
   book_.load(store_.active_alerts());
   latest_.load(store_.load_latest());
-  if (journal_.last_seq() > after)
-    spdlog::info("replaying journal frames {}..{} not yet committed", after + 1, journal_.last_seq());
+  if (durable_ && durable_->last_seq() > after)
+    spdlog::info("replaying journal frames {}..{} not yet committed", after + 1, durable_->last_seq());
+  WriterInput* waited = inputs_.front();
+  for (std::size_t i = 1; i < inputs_.size(); ++i) inputs_[i]->set_ready_hook([waited] { waited->wake(); });
   decode_thread_ = std::jthread([this] { decode_loop(); });
   thread_ = std::jthread([this] { run(); });
 }
@@ -97,32 +111,53 @@ void Writer::start() {
 void Writer::stop(std::chrono::milliseconds drain_timeout) {
   drain_deadline_ms_ = time::now_ms() + drain_timeout.count();
   stopping_ = true;
-  journal_.wake();
+  inputs_.front()->wake();
   {
     std::lock_guard lock(handoff_->mu);  // ends a commit delay in progress
     handoff_->cv.notify_all();
   }
   if (thread_.joinable()) thread_.join();  // its exit releases the decode thread
   if (decode_thread_.joinable()) decode_thread_.join();
+  for (std::size_t i = 1; i < inputs_.size(); ++i) inputs_[i]->set_ready_hook({});
+}
+
+// The other inputs first, with up to half the batch, so that a busy journal cannot starve
+// them; then the waited-on input, which blocks only when nothing was found.
+std::size_t Writer::read_inputs(std::vector<InputMessage>& out, std::size_t max_items,
+                                std::size_t max_bytes, std::chrono::milliseconds wait) {
+  std::size_t added = 0;
+  std::size_t bytes = 0;
+  for (std::size_t i = 1; i < inputs_.size() && added < max_items / 2 + 1; ++i) {
+    const std::size_t before = out.size();
+    added += inputs_[i]->read(out, std::max<std::size_t>(1, max_items / 2 - added), max_bytes, std::chrono::milliseconds(0));
+    for (std::size_t k = before; k < out.size(); ++k) bytes += out[k].topic.size() + out[k].payload.size();
+  }
+  if (added < max_items && bytes < max_bytes)
+    added += inputs_.front()->read(out, max_items - added, max_bytes - bytes,
+                                   added > 0 ? std::chrono::milliseconds(0) : wait);
+  return added;
 }
 
 void Writer::decode_loop() {
   Handoff& h = *handoff_;
-  std::vector<journal::Frame> frames;
-  frames.reserve(opts_.max_batch);
+  std::vector<InputMessage> msgs;
+  msgs.reserve(opts_.max_batch);
+  std::vector<DecodedFrame> batch;
   while (true) {
-    frames.clear();
+    msgs.clear();
     const bool stopping = stopping_;
     try {
-      journal_.read(frames, opts_.max_batch, opts_.max_batch_bytes,
-                    stopping ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200));
+      read_inputs(msgs, opts_.max_batch, opts_.max_batch_bytes,
+                  stopping ? std::chrono::milliseconds(0) : std::chrono::milliseconds(200));
     } catch (const std::exception& e) {
       spdlog::error("journal read failed: {}", e.what());
-      if (stopping) break;  // the journal keeps the frames for the next start
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
+      if (msgs.empty()) {
+        if (stopping) break;  // the journal keeps the frames for the next start
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
     }
-    if (frames.empty()) {
+    if (msgs.empty()) {
       if (stopping) break;
       std::lock_guard lock(h.mu);
       if (h.abandon) break;
@@ -134,28 +169,33 @@ void Writer::decode_loop() {
     // A batch of a quarter of max_batch or more means a high rate, where frames pile up
     // on their own while the previous batch is decoded; sleeping then would only cap the
     // rate at max_batch per (delay + decode time).
-    if (!stopping && opts_.commit_delay.count() > 0 && frames.size() < opts_.max_batch / 4) {
+    if (!stopping && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
       {
         std::unique_lock lock(h.mu);
         h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
       }
       std::size_t bytes = 0;
-      for (const auto& f : frames) bytes += f.topic.size() + f.payload.size();
+      for (const auto& m : msgs) bytes += m.topic.size() + m.payload.size();
       try {
         if (bytes < opts_.max_batch_bytes)  // the batch's byte bound holds across both reads
-          journal_.read(frames, opts_.max_batch - frames.size(), opts_.max_batch_bytes - bytes,
-                        std::chrono::milliseconds(0));
+          read_inputs(msgs, opts_.max_batch - msgs.size(), opts_.max_batch_bytes - bytes,
+                      std::chrono::milliseconds(0));
       } catch (const std::exception& e) {
         spdlog::error("journal read failed: {}", e.what());  // commit what was read
       }
     }
-    std::vector<DecodedFrame> batch;
-    batch.reserve(frames.size());
-    for (auto& f : frames) batch.push_back(decode_frame(std::move(f)));
+    batch.clear();
+    batch.reserve(msgs.size());
+    for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
     std::unique_lock lock(h.mu);
     h.cv.wait(lock, [&] { return h.batches.size() < Handoff::kDepth || h.abandon; });
-    if (h.abandon) break;
+    if (h.abandon) {
+      lock.unlock();
+      abandon(batch);
+      break;
+    }
     h.batches.push_back(std::move(batch));
+    batch = {};
     h.cv.notify_all();
   }
   std::lock_guard lock(h.mu);
@@ -192,54 +232,134 @@ void Writer::run() {
       process(batch);
     } catch (const std::exception& e) {
       // Only reached when stopping during an outage: the journal keeps the frames.
-      spdlog::warn("writer stopped with {} frames uncommitted: {}",
-                   journal_.last_seq() - committed_seq_.load(), e.what());
+      const std::uint64_t left = durable_ ? durable_->last_seq() - committed_seq_.load() : 0;
+      spdlog::warn("writer stopped with {} journal frames uncommitted: {}", left, e.what());
+      abandon(batch);
+      batch.clear();
       break;
     }
     if (stopping_ && time::now_ms() > drain_deadline_ms_) {
-      if (journal_.last_seq() > committed_seq_)
+      if (durable_ && durable_->last_seq() > committed_seq_)
         spdlog::warn("shutdown drain timed out: {} frames stay in the journal for the next start",
-                     journal_.last_seq() - committed_seq_.load());
+                     durable_->last_seq() - committed_seq_.load());
       break;
     }
   }
-  std::lock_guard lock(h.mu);
-  h.abandon = true;
-  h.cv.notify_all();
+  std::deque<std::vector<DecodedFrame>> left;
+  {
+    std::lock_guard lock(h.mu);
+    h.abandon = true;
+    left.swap(h.batches);
+    h.cv.notify_all();
+  }
+  for (auto& b : left) abandon(b);
 }
 
-Writer::DecodedFrame Writer::decode_frame(journal::Frame frame) const {
+// Tells each input, in runs of consecutive messages, that these will not commit now.
+void Writer::abandon(std::span<DecodedFrame> frames) {
+  std::vector<InputMessage> run;
+  for (std::size_t i = 0; i < frames.size();) {
+    WriterInput* in = frames[i].msg.input;
+    run.clear();
+    for (; i < frames.size() && frames[i].msg.input == in; ++i) {
+      if (frames[i].settled) continue;
+      frames[i].settled = true;
+      run.push_back(std::move(frames[i].msg));
+    }
+    if (in && !run.empty()) in->abandoned(run);
+  }
+}
+
+// After the commit: each input hears about its messages, in runs of consecutive ones.
+void Writer::notify_committed(std::span<DecodedFrame> frames) {
+  std::size_t i = 0;
+  while (i < frames.size()) {
+    WriterInput* in = frames[i].msg.input;
+    std::size_t j = i;
+    while (j < frames.size() && frames[j].msg.input == in) ++j;
+    if (in == durable_) {
+      // The journal needs only the last seq: no copy on the MQTT path.
+      if (in) in->committed(std::span<InputMessage>(&frames[j - 1].msg, 1));
+      for (std::size_t k = i; k < j; ++k) frames[k].settled = true;
+    } else if (in) {
+      std::vector<InputMessage> run;
+      run.reserve(j - i);
+      for (std::size_t k = i; k < j; ++k) {
+        frames[k].settled = true;
+        run.push_back(std::move(frames[k].msg));
+      }
+      in->committed(run);
+    }
+    i = j;
+  }
+}
+
+const InputMessage* Writer::last_durable(std::span<DecodedFrame> frames) const {
+  if (!durable_) return nullptr;
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it)
+    if (it->msg.input == durable_) return &it->msg;
+  return nullptr;
+}
+
+Writer::DecodedFrame Writer::decode_frame(InputMessage msg) const {
   DecodedFrame d;
-  d.frame = std::move(frame);
-  const journal::Frame& f = d.frame;
-  if ((f.flags & journal::kRetained) && opts_.ignore_retained) {
-    d.retained = true;
+  d.msg = std::move(msg);
+  const InputMessage& m = d.msg;
+  if (m.source == MessageSource::mqtt) {
+    if ((m.flags & journal::kRetained) && opts_.ignore_retained) {
+      d.retained = true;
+      return d;
+    }
+    auto match = pipeline::classify_topic(opts_.topics, m.topic);
+    if (!match) {
+      d.rejection = pipeline::Rejection{std::string(pipeline::reason::unmatched_topic),
+                                        "topic matches no IOTD_MQTT_TOPICS template"};
+      return d;
+    }
+    if (match->kind == pipeline::MessageKind::command_ack) {
+      auto ack = parse_command_ack(m.payload, match->device_id, m.received_at_ms);
+      if (ack)
+        d.ack = std::move(*ack);
+      else
+        d.rejection = std::move(ack.error());
+      return d;
+    }
+    auto decoded = pipeline::decode({m.payload, match->device_id, m.received_at_ms}, opts_.decoder);
+    if (!decoded)
+      d.rejection = std::move(decoded.error());
+    else
+      d.decoded = std::move(*decoded);
     return d;
   }
-  auto topic_id = pipeline::match_topic(opts_.topics, f.topic);
-  if (!topic_id) {
-    d.rejection = pipeline::Rejection{std::string(pipeline::reason::unmatched_topic),
-                                      "topic matches no IOTD_MQTT_TOPICS template"};
-    return d;
-  }
-  auto decoded = pipeline::decode({f.payload, *topic_id, f.received_at_ms}, opts_.decoder);
-  if (!decoded)
+  // HTTP: no topic; an authenticated device is the fallback id and must not be contradicted.
+  auto decoded = pipeline::decode({m.payload, m.device_id, m.received_at_ms}, opts_.decoder);
+  if (!decoded) {
     d.rejection = std::move(decoded.error());
-  else
-    d.decoded = std::move(*decoded);
+    return d;
+  }
+  if (!m.device_id.empty()) {
+    for (const auto& r : decoded->readings) {
+      if (r.device_id == m.device_id) continue;
+      d.rejection = pipeline::Rejection{std::string(kDeviceMismatch),
+                                        "payload device_id " + r.device_id + " is not the key's device " +
+                                            m.device_id};
+      return d;
+    }
+  }
+  d.decoded = std::move(*decoded);
   return d;
 }
 
-storage::RejectRecord Writer::make_reject(const journal::Frame& f, std::string_view reason,
+storage::RejectRecord Writer::make_reject(const InputMessage& m, std::string_view reason,
                                           std::string detail) const {
   storage::RejectRecord r;
-  r.source = "mqtt";
-  r.topic = f.topic;
-  r.payload_size = static_cast<std::int64_t>(f.payload.size());
-  r.payload = f.payload.substr(0, opts_.rejects_max_bytes);
+  r.source = std::string(to_string(m.source));
+  r.topic = m.topic;
+  r.payload_size = static_cast<std::int64_t>(m.payload.size());
+  r.payload = m.payload.substr(0, opts_.rejects_max_bytes);
   r.reason = std::string(reason);
   r.detail = std::move(detail);
-  r.received_at_ms = f.received_at_ms;
+  r.received_at_ms = m.received_at_ms;
   return r;
 }
 
@@ -250,14 +370,21 @@ Writer::Prepared Writer::prepare(std::span<DecodedFrame> frames) {
   std::int64_t device_count = -1;  // fetched lazily
   for (auto& df : frames) {
     // A frame prepared before (a retried or bisected batch) is decoded again.
-    if (df.consumed) df = decode_frame(std::move(df.frame));
-    const journal::Frame& f = df.frame;
+    if (df.consumed) df = decode_frame(std::move(df.msg));
+    const InputMessage& m = df.msg;
+    df.reading_count = 0;
+    df.refused.reset();
     if (df.retained) {
       ++p.skipped_retained;
       continue;
     }
     if (df.rejection) {
-      p.rejects.push_back(make_reject(f, df.rejection->reason, df.rejection->detail));
+      p.rejects.push_back(make_reject(m, df.rejection->reason, df.rejection->detail));
+      continue;
+    }
+    if (df.ack) {
+      p.acks.push_back(std::move(*df.ack));
+      df.consumed = true;
       continue;
     }
     auto* decoded = &df.decoded;
@@ -267,7 +394,7 @@ Writer::Prepared Writer::prepare(std::span<DecodedFrame> frames) {
     p.notes.bad_timestamp += n.bad_timestamp;
     if (n.device_id_mismatch) {
       counters_.device_id_mismatch++;
-      spdlog::debug("payload device id differs from topic {}", f.topic);
+      spdlog::debug("payload device id differs from topic {}", m.topic);
     }
     // Device admission: auto-registration and the device limit.
     const std::string& id = decoded->readings.front().device_id;
@@ -292,9 +419,12 @@ Writer::Prepared Writer::prepare(std::span<DecodedFrame> frames) {
       new_devices.insert(r.device_id);
     }
     if (!admitted) {
-      p.rejects.push_back(make_reject(f, reason, std::move(why)));
+      df.refused = pipeline::Rejection{std::string(reason), why};
+      p.rejects.push_back(make_reject(m, reason, std::move(why)));
       continue;
     }
+    df.first_reading = static_cast<std::uint32_t>(p.readings.size());
+    df.reading_count = static_cast<std::uint32_t>(decoded->readings.size());
     for (auto& r : decoded->readings) p.readings.push_back(std::move(r));
     df.consumed = true;
   }
@@ -304,11 +434,10 @@ Writer::Prepared Writer::prepare(std::span<DecodedFrame> frames) {
 void Writer::process(std::span<DecodedFrame> frames) {
   // prepare() looks devices up in the database too, so it is retried like the commit.
   std::optional<Prepared> p;
-  const std::uint64_t last_seq = frames.back().frame.seq;
   for (int attempt = 0;; ++attempt) {
     try {
       if (!p) p = prepare(frames);
-      commit(*p, last_seq);
+      commit(*p, frames);
       if (!database_ok_) spdlog::info("database writes are succeeding again");
       database_ok_ = true;
       return;
@@ -324,7 +453,7 @@ void Writer::process(std::span<DecodedFrame> frames) {
         backoff(attempt);
         continue;
       }
-      spdlog::error("batch of {} frames failed permanently ({}): isolating the bad frame",
+      spdlog::error("batch of {} messages failed permanently ({}): isolating the bad one",
                     frames.size(), e.what());
       if (frames.size() > 1) {
         auto half = frames.size() / 2;
@@ -332,23 +461,25 @@ void Writer::process(std::span<DecodedFrame> frames) {
         process(frames.subspan(half));
         return;
       }
-      commit_poisoned(frames.front().frame, e.what());
+      commit_poisoned(frames.front(), e.what());
       return;
     }
   }
 }
 
-void Writer::commit_poisoned(const journal::Frame& frame, const std::string& what) {
-  std::vector<storage::RejectRecord> rejects{make_reject(frame, "store_error", what)};
+void Writer::commit_poisoned(DecodedFrame& df, const std::string& what) {
+  std::vector<storage::RejectRecord> rejects{make_reject(df.msg, "store_error", what)};
+  const bool durable = durable_ && df.msg.input == durable_;
   for (int attempt = 0;; ++attempt) {
     try {
       store_.begin();
       store_.insert_rejects(rejects);
-      store_.save_checkpoint(opts_.instance_id, {journal_uuid_, frame.seq});
+      if (durable) store_.save_checkpoint(opts_.instance_id, {checkpoint_id_, df.msg.seq});
       store_.commit();
       counters_.add_reject("store_error");
-      committed_seq_ = frame.seq;
-      journal_.checkpoint(frame.seq);
+      if (durable) committed_seq_ = df.msg.seq;
+      df.msg.outcome = ItemOutcome{ItemStatus::rejected, "store_error", what};
+      notify_committed(std::span<DecodedFrame>(&df, 1));
       return;
     } catch (const std::exception& e) {
       store_.rollback();
@@ -360,10 +491,11 @@ void Writer::commit_poisoned(const journal::Frame& frame, const std::string& wha
   }
 }
 
-void Writer::commit(Prepared& p, std::uint64_t last_seq) {
+void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   AlarmBook book = book_;  // transitions apply to a copy, swapped in after the commit
   book.clear_pending();
   std::vector<AlarmChange> events;
+  const InputMessage* checkpoint = last_durable(frames);
 
   const auto begun = std::chrono::steady_clock::now();
   store_.begin();
@@ -391,15 +523,27 @@ void Writer::commit(Prepared& p, std::uint64_t last_seq) {
       store_.update_alert(a);
     changed.push_back(a);
   }
+  if (!p.acks.empty() && ack_sink_) ack_sink_->apply(store_, p.acks);
   if (!p.rejects.empty()) store_.insert_rejects(p.rejects);
-  store_.save_checkpoint(opts_.instance_id, {journal_uuid_, last_seq});
+  if (checkpoint) store_.save_checkpoint(opts_.instance_id, {checkpoint_id_, checkpoint->seq});
   store_.commit();
 
   // Committed: publish.
   book.clear_pending();
   book_ = std::move(book);
-  committed_seq_ = last_seq;
-  journal_.checkpoint(last_seq);
+  if (checkpoint) committed_seq_ = checkpoint->seq;
+  // Outcomes only for inputs that want them (not the journal: nothing per message there).
+  for (auto& df : frames) {
+    if (df.msg.input == durable_) continue;
+    ItemOutcome& o = df.msg.outcome;
+    if (const auto& r = df.rejection ? df.rejection : df.refused) {
+      o = ItemOutcome{ItemStatus::rejected, r->reason, r->detail};
+    } else {
+      o.status = ItemStatus::duplicate;
+      for (std::uint32_t k = 0; k < df.reading_count; ++k)
+        if (ids[df.first_reading + k]) o.status = ItemStatus::stored;
+    }
+  }
   for (auto i : stored) latest_.apply(p.readings[i]);
   counters_.messages_stored += stored.size();
   counters_.messages_deduplicated += p.readings.size() - stored.size();
@@ -418,6 +562,14 @@ void Writer::commit(Prepared& p, std::uint64_t last_seq) {
   if (!p.rejects.empty() && spdlog::should_log(spdlog::level::info))
     spdlog::info("rejected {} message(s); first: {} ({})", p.rejects.size(), p.rejects.front().reason,
                  p.rejects.front().detail);
+  // Inputs hear last, so that whoever they answer sees the latest values and counters.
+  notify_committed(frames);
+  if (!p.acks.empty()) {
+    if (ack_sink_)
+      ack_sink_->committed(p.acks);
+    else
+      spdlog::debug("{} command ack(s) committed; no command store to apply them to", p.acks.size());
+  }
 
   if (listener_ && (!stored.empty() || !changed.empty())) {
     CommitEvent ev;

@@ -8,9 +8,37 @@
 namespace iotd::mqtt {
 
 struct MqttSource::Client {
+  // One listener for every publish, alive as long as the client: the token's user context
+  // carries the publish id (no per-message listener whose lifetime Paho would have to end).
+  struct Delivery final : ::mqtt::iaction_listener {
+    MqttSource* owner;
+    explicit Delivery(MqttSource* o) : owner(o) {}
+    static std::uint64_t id_of(const ::mqtt::token& tok) {
+      return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    }
+    // Paho C++ calls these without a try (see on_message).
+    void on_success(const ::mqtt::token& tok) override {
+      try {
+        owner->finish_publish(id_of(tok), PublishResult{true, {}});
+      } catch (...) {
+      }
+    }
+    void on_failure(const ::mqtt::token& tok) override {
+      try {
+        std::string why = "publish failed: " + ::mqtt::exception::error_str(tok.get_return_code());
+        if (tok.get_reason_code() >= 0x80)
+          why += " (reason code " + std::to_string(static_cast<int>(tok.get_reason_code())) + ")";
+        owner->finish_publish(id_of(tok), PublishResult{false, std::move(why)});
+      } catch (...) {
+      }
+    }
+  };
+
   ::mqtt::async_client cli;
-  Client(const std::string& uri, const std::string& id, int version)
-      : cli(uri, id, ::mqtt::create_options(version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)) {}
+  Delivery delivery;
+  Client(const std::string& uri, const std::string& id, int version, MqttSource* owner)
+      : cli(uri, id, ::mqtt::create_options(version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)),
+        delivery(owner) {}
 };
 
 namespace {
@@ -48,7 +76,7 @@ MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& co
     : opts_(std::move(opts)), journal_(journal), counters_(counters) {
   opts_.url = normalise_url(opts_.url);
   try {
-    client_ = std::make_unique<Client>(opts_.url, opts_.client_id, opts_.version);
+    client_ = std::make_unique<Client>(opts_.url, opts_.client_id, opts_.version, this);
   } catch (const std::exception& e) {
     throw std::runtime_error("IOTD_MQTT_URL \"" + opts_.url + "\": " + e.what());
   }
@@ -194,6 +222,7 @@ void MqttSource::supervise(std::stop_token st) {
 }
 
 void MqttSource::start() {
+  publisher_ = std::jthread([this](std::stop_token st) { publish_loop(st); });
   supervisor_ = std::jthread([this](std::stop_token st) { supervise(st); });
 }
 
@@ -203,13 +232,109 @@ void MqttSource::stop() {
     supervisor_.request_stop();
     supervisor_.join();
   }
+  if (publisher_.joinable()) {
+    publisher_.request_stop();
+    publisher_.join();
+  }
   try {
+    // Waits for the PUBACKs of what is in flight (they complete their publishes).
     if (client_->cli.is_connected()) client_->cli.disconnect()->wait_for(std::chrono::seconds(5));
   } catch (const std::exception& e) {
     spdlog::warn("MQTT disconnect: {}", e.what());
   }
   connected_ = false;
+  fail_pending("MQTT client stopped");
   set_state("disconnected: stopped");
+}
+
+void MqttSource::publish(std::string topic, std::string payload, int qos, PublishCompletion done) {
+  auto fail_now = [&](std::string why) {
+    if (!done) return;
+    try {
+      done(PublishResult{false, std::move(why)});
+    } catch (...) {
+    }
+  };
+  if (qos < 0 || qos > 2) return fail_now("QoS must be 0, 1 or 2");
+  if (topic.empty() || topic.find_first_of("+#") != std::string::npos)
+    return fail_now("cannot publish to \"" + topic + "\": empty or holds a wildcard");
+  if (!connected_) return fail_now("MQTT is not connected (" + state() + ")");
+  {
+    std::lock_guard lock(pub_mu_);
+    if (publishing_stopped_ || stopping_) return fail_now("MQTT client stopped");
+    if (pending_.size() >= opts_.max_pending_publishes)
+      return fail_now("too many MQTT publishes pending (" + std::to_string(pending_.size()) + ")");
+    const std::uint64_t id = next_publish_id_++;
+    pending_.emplace(id, std::move(done));
+    outgoing_.push_back({id, std::move(topic), std::move(payload), qos});
+  }
+  pub_cv_.notify_one();
+}
+
+// The only thread that hands outbound messages to Paho (never an io thread: Paho may hold
+// its global mutex while a message callback runs).
+void MqttSource::publish_loop(std::stop_token st) {
+  while (true) {
+    Outgoing out;
+    {
+      std::unique_lock lock(pub_mu_);
+      pub_cv_.wait(lock, st, [&] { return !outgoing_.empty(); });
+      if (outgoing_.empty()) {  // stop requested
+        publishing_stopped_ = true;
+        break;
+      }
+      out = std::move(outgoing_.front());
+      outgoing_.pop_front();
+    }
+    if (!connected_) {
+      finish_publish(out.id, PublishResult{false, "MQTT is not connected (" + state() + ")"});
+      continue;
+    }
+    try {
+      auto msg = ::mqtt::make_message(out.topic, out.payload, out.qos, false);
+      client_->cli.publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(out.id)),
+                           client_->delivery);
+    } catch (const std::exception& e) {
+      finish_publish(out.id, PublishResult{false, std::string("publish failed: ") + e.what()});
+    }
+  }
+  std::lock_guard lock(pub_mu_);
+  publishing_stopped_ = true;
+}
+
+void MqttSource::finish_publish(std::uint64_t id, PublishResult result) {
+  PublishCompletion done;
+  {
+    std::lock_guard lock(pub_mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // already failed by stop()
+    done = std::move(it->second);
+    pending_.erase(it);
+  }
+  if (!done) return;
+  try {
+    done(std::move(result));
+  } catch (const std::exception& e) {
+    spdlog::error("MQTT publish completion threw: {}", e.what());
+  } catch (...) {
+  }
+}
+
+void MqttSource::fail_pending(const std::string& why) {
+  std::map<std::uint64_t, PublishCompletion> left;
+  {
+    std::lock_guard lock(pub_mu_);
+    publishing_stopped_ = true;
+    left.swap(pending_);
+    outgoing_.clear();
+  }
+  for (auto& [id, done] : left) {
+    if (!done) continue;
+    try {
+      done(PublishResult{false, why});
+    } catch (...) {
+    }
+  }
 }
 
 void MqttSource::pause(const std::string& reason) {

@@ -42,7 +42,7 @@ void for_each_level(std::string_view s, F&& f) {
 
 }  // namespace
 
-TopicTemplate::TopicTemplate(std::string_view text) : text_(text) {
+TopicTemplate::TopicTemplate(std::string_view text, MessageKind kind) : text_(text), kind_(kind) {
   if (text.empty()) fail(text, "empty template");
   // A shared subscription ("$share/<group>/sensors/{device_id}/data", docs/scaling.md §2): the
   // broker delivers messages under their real topic, so only the part after the group is matched.
@@ -154,7 +154,7 @@ std::optional<std::string> TopicTemplate::match(std::string_view topic) const {
   return std::string(id);
 }
 
-std::vector<TopicTemplate> parse_topic_templates(std::string_view csv) {
+std::vector<TopicTemplate> parse_topic_templates(std::string_view csv, MessageKind kind) {
   std::vector<TopicTemplate> out;
   if (trim(csv).empty()) return out;
   std::size_t start = 0;
@@ -165,7 +165,7 @@ std::vector<TopicTemplate> parse_topic_templates(std::string_view csv) {
     if (entry.empty()) {
       throw std::invalid_argument("empty MQTT topic template in list '" + std::string(csv) + "'");
     }
-    out.emplace_back(entry);
+    out.emplace_back(entry, kind);
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
@@ -176,6 +176,14 @@ std::optional<std::string> match_topic(const std::vector<TopicTemplate>& templat
                                        std::string_view topic) {
   for (const TopicTemplate& t : templates) {
     if (auto id = t.match(topic)) return id;
+  }
+  return std::nullopt;
+}
+
+std::optional<TopicMatch> classify_topic(const std::vector<TopicTemplate>& templates,
+                                         std::string_view topic) {
+  for (const TopicTemplate& t : templates) {
+    if (auto id = t.match(topic)) return TopicMatch{t.kind(), std::move(*id)};
   }
   return std::nullopt;
 }

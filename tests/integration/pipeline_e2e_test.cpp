@@ -152,6 +152,20 @@ TEST_F(PipelineE2E, BadPayloadsAreRejectedWithReasonsAndGoodOnesStillStored) {
   EXPECT_EQ(h["status"], "ok") << h.dump();
 }
 
+TEST_F(PipelineE2E, CommandAcksAreSubscribedAndNotRejectedAsTelemetry) {
+  publish({{"control/relay-1/ack", R"({"command_id": "c-1", "status": "ok"})"},
+           {"control/relay-1/ack", R"({"command_id": "c-2", "status": "maybe"})"},
+           {"sensors/relay-1/data", R"({"temperature": 21})"}});
+  ASSERT_TRUE(eventually([&] { return !latest("relay-1").is_null(); }, 10s)) << iotd->log();
+  auto rj = iotd->get("/api/v1/rejects", {{"X-API-Key", kTestAdminKey}});
+  ASSERT_EQ(rj.status, 200);
+  auto rejects = rj.json();
+  ASSERT_EQ(rejects["count"], 1) << "only the malformed ack: " << rejects.dump();
+  EXPECT_EQ(rejects["data"][0]["reason"], "bad_command_ack") << rejects.dump();
+  EXPECT_EQ(rejects["data"][0]["topic"], "control/relay-1/ack") << rejects.dump();
+  EXPECT_EQ(rejects["data"][0]["source"], "mqtt") << rejects.dump();
+}
+
 TEST_F(PipelineE2E, InvalidQueriesGetJsonErrors) {
   for (const char* target : {"/api/v1/readings?limit=0", "/api/v1/readings?limit=10001",
                              "/api/v1/readings?limit=abc", "/api/v1/readings?from=yesterday",

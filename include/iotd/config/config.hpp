@@ -49,6 +49,8 @@ struct Config {
   std::chrono::seconds mqtt_session_expiry{86400};
   bool mqtt_ignore_retained = true;
   std::string mqtt_ca_file, mqtt_cert_file, mqtt_key_file;
+  std::string command_topic;      // template with {device_id}; commands are published here
+  std::string command_ack_topic;  // template with {device_id}; empty: acks not subscribed
   // ingest
   std::string instance_id;
   std::string journal_dir;

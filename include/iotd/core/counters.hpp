@@ -35,6 +35,7 @@ class Counters : public metrics::Registry {
   Counter commits{*this, {"commits", "Writer transactions committed"}};
   Counter commit_failures{*this, {"commit_failures", "Writer transactions that failed (each retry counts)"}};
   Counter http_requests{*this, {"http_requests", "HTTP requests answered"}};
+  Counter command_acks{*this, {"command_acks", "Device command acks committed"}};
   metrics::Gauge last_commit_at_ms{*this, {"last_commit_at", "Wall-clock time of the last commit", Unit::unix_ms}};
   metrics::LabelledCounter rejects_by_reason{
       *this, {"rejects", "Messages rejected, by reason"}, "reason", kMaxRejectReasons};

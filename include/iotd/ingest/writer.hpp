@@ -1,8 +1,10 @@
-// The writer (docs/architecture.md §7): tails the journal, decodes (on a second thread, one batch ahead),
+// The writer (docs/architecture.md §7): takes raw messages from its inputs (WriterInput: the journal for
+// MQTT, the submission queue for HTTP), decodes them (on a second thread, one batch ahead),
 // applies the alarm rules and commits each batch — messages, rollups, latest values, alert
-// changes, rejects and the journal checkpoint — in one transaction, taking whatever is
-// there (natural group commit). Transient database errors are retried with back-off; a batch that fails
-// permanently is bisected until the poisoned frame is found and moved to rejects.
+// changes, command acks, rejects and the durable input's checkpoint — in one transaction,
+// taking whatever is there (natural group commit). Transient database errors are retried
+// with back-off; a batch that fails permanently is bisected until the poisoned message is
+// found and moved to rejects. Inputs hear about their messages only after the commit.
 // start()/stop() from the owning thread; the getters are thread-safe.
 #pragma once
 
@@ -18,8 +20,9 @@
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/reading.hpp"
+#include "iotd/ingest/command_ack.hpp"
 #include "iotd/ingest/rules.hpp"
-#include "iotd/journal/journal.hpp"
+#include "iotd/ingest/writer_input.hpp"
 #include "iotd/pipeline/decoder.hpp"
 #include "iotd/pipeline/topic.hpp"
 #include "iotd/storage/latest_cache.hpp"
@@ -34,6 +37,8 @@ struct WriterOptions {
   std::chrono::milliseconds commit_delay{0};
   std::size_t max_batch_bytes = 16u << 20;
   pipeline::DecoderOptions decoder;
+  // MQTT topics and the kind of message each carries (telemetry, command_ack); the first
+  // matching template wins.
   std::vector<pipeline::TopicTemplate> topics;
   bool ignore_retained = true;
   bool auto_register = true;
@@ -44,6 +49,9 @@ struct WriterOptions {
 };
 
 // What one commit made visible; handed to the listener (live stream) after the commit.
+// rejects.reason of an HTTP message whose payload names another device than its key's.
+inline constexpr std::string_view kDeviceMismatch = "device_mismatch";
+
 struct CommitEvent {
   std::vector<Reading> readings;       // stored (not deduplicated) readings, journal order
   std::vector<storage::Alert> alerts;  // alerts raised, updated or cleared, final state
@@ -51,52 +59,65 @@ struct CommitEvent {
 
 class Writer {
  public:
-  Writer(WriterOptions opts, journal::Journal& journal, storage::WriteStore& store,
+  // `inputs` (at least one, outliving the writer): the writer waits on the first and the
+  // others wake it through their ready hook. At most one may be durable (checkpoint_id()).
+  Writer(WriterOptions opts, std::vector<WriterInput*> inputs, storage::WriteStore& store,
          storage::LatestCache& latest, Counters& counters);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Loads the checkpoint, active alarms, rules and latest values, positions the journal
-  // and starts the thread. Throws if the database cannot be read.
+  // Loads the checkpoint, active alarms, rules and latest values, positions the durable
+  // input and starts the threads. Throws if the database cannot be read.
   void start();
-  // Commits what the journal holds (MQTT intake must be stopped first), waiting at most
+  // Commits what the inputs hold (intake must be stopped first), waiting at most
   // `drain_timeout` (a database outage would otherwise hold shutdown forever: the journal
-  // keeps whatever is left for the next start), then joins the thread.
+  // keeps whatever is left for the next start; other inputs hear abandoned()), then joins
+  // the threads.
   void stop(std::chrono::milliseconds drain_timeout);
 
   void set_commit_listener(std::function<void(const CommitEvent&)> listener);
+  // Before start(): where command acks go. Without one they are accepted and dropped.
+  void set_ack_sink(CommandAckSink* sink) { ack_sink_ = sink; }
   void reload_rules();  // picked up before the next batch
 
+  // The durable input's last committed seq.
   std::uint64_t committed_seq() const { return committed_seq_.load(); }
   bool database_ok() const { return database_ok_.load(); }
   std::string last_error() const;
 
  private:
   struct Prepared;
-  struct DecodedFrame;  // a journal frame and what the decoder made of it
+  struct DecodedFrame;  // an input message and what the decoder made of it
   struct Handoff;       // decoded batches, decode thread -> writer thread
   void decode_loop();
+  std::size_t read_inputs(std::vector<InputMessage>& out, std::size_t max_items,
+                          std::size_t max_bytes, std::chrono::milliseconds wait);
   void run();
   void process(std::span<DecodedFrame> frames);
   Prepared prepare(std::span<DecodedFrame> frames);
-  DecodedFrame decode_frame(journal::Frame frame) const;
-  void commit(Prepared& p, std::uint64_t last_seq);
-  void commit_poisoned(const journal::Frame& frame, const std::string& what);
+  DecodedFrame decode_frame(InputMessage msg) const;
+  void commit(Prepared& p, std::span<DecodedFrame> frames);
+  void commit_poisoned(DecodedFrame& df, const std::string& what);
+  void notify_committed(std::span<DecodedFrame> frames);
+  static void abandon(std::span<DecodedFrame> frames);
+  const InputMessage* last_durable(std::span<DecodedFrame> frames) const;
   void backoff(int attempt);
   void set_error(const std::string& what);
-  storage::RejectRecord make_reject(const journal::Frame& f, std::string_view reason,
+  storage::RejectRecord make_reject(const InputMessage& m, std::string_view reason,
                                     std::string detail) const;
 
   WriterOptions opts_;
-  journal::Journal& journal_;
+  std::vector<WriterInput*> inputs_;
+  WriterInput* durable_ = nullptr;  // the input checkpointed in the transaction, if any
+  CommandAckSink* ack_sink_ = nullptr;
   storage::WriteStore& store_;
   storage::LatestCache& latest_;
   Counters& counters_;
 
   RuleSet rules_;
   AlarmBook book_;  // committed alarm state; writer thread only
-  std::string journal_uuid_;
+  std::string checkpoint_id_;  // durable_->checkpoint_id() at start
   std::function<void(const CommitEvent&)> listener_;
 
   std::atomic<bool> stopping_{false};
@@ -107,7 +128,7 @@ class Writer {
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_
   std::unique_ptr<Handoff> handoff_;
-  // The decode thread reads the journal and decodes the next batch while this thread's
+  // The decode thread reads the inputs and decodes the next batch while this thread's
   // batch commits (decoding is pure; device lookups, rules and SQL stay on thread_).
   std::jthread decode_thread_;
   std::jthread thread_;

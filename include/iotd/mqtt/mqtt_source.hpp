@@ -2,13 +2,18 @@
 // frame to the journal, so the QoS 1 PUBACK that Paho sends when the callback returns
 // covers a durable frame. QoS 1, persistent session (MQTT 5 clean_start=false + session
 // expiry, or 3.1.1 clean_session=false). A supervisor thread connects, reconnects with
-// back-off (1 s .. 30 s), resubscribes, and pauses/resumes intake on request; no Paho call
-// is ever made from io threads. Thread-safe.
+// back-off (1 s .. 30 s), resubscribes, and pauses/resumes intake on request. It is also
+// the outbound port (MqttPublisher): publish() only queues, a publisher thread hands the
+// message to Paho, and Paho's token callback reports the PUBACK. No Paho call is ever made
+// from io threads. Thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "iotd/core/counters.hpp"
+#include "iotd/core/mqtt_publisher.hpp"
 #include "iotd/journal/journal.hpp"
 
 namespace iotd::mqtt {
@@ -33,25 +39,34 @@ struct MqttOptions {
   std::string ca_file, cert_file, key_file;
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{30000};
+  std::size_t max_pending_publishes = 10000;  // queued + awaiting PUBACK; more fail at once
 };
 
-class MqttSource {
+class MqttSource final : public MqttPublisher {
  public:
   // Validates options and creates the client with every callback registered (before any
   // connect). Throws std::runtime_error for a malformed URL.
   MqttSource(MqttOptions opts, journal::Journal& journal, Counters& counters);
-  ~MqttSource();
+  ~MqttSource() override;
   MqttSource(const MqttSource&) = delete;
   MqttSource& operator=(const MqttSource&) = delete;
 
   void start();  // connects in the background
-  void stop();   // disconnects; no frame is appended after it returns
+  // Disconnects; no frame is appended after it returns. Publishes not acknowledged by then
+  // complete as failed.
+  void stop();
+
+  // MqttPublisher. Fails at once (inline) when not connected, stopped, or too many
+  // publishes are pending; otherwise the completion runs on a Paho thread after the PUBACK
+  // (QoS 1/2) or the write (QoS 0), or when Paho reports the publish failed.
+  void publish(std::string topic, std::string payload, int qos, PublishCompletion done) override;
+  using MqttPublisher::publish;
 
   // Intake pause (journal at its bound): disconnect and stay away until resume().
   void pause(const std::string& reason);
   void resume();
 
-  bool connected() const { return connected_.load(); }
+  bool connected() const override { return connected_.load(); }
   bool paused() const { return paused_.load(); }
   std::string state() const;  // "connected", "connecting", "paused: …", "disconnected: …"
   const std::string& url() const { return opts_.url; }
@@ -61,6 +76,14 @@ class MqttSource {
   bool connect_once();
   void on_message(const void* msg);
   void set_state(std::string s);
+  struct Outgoing {
+    std::uint64_t id;
+    std::string topic, payload;
+    int qos;
+  };
+  void publish_loop(std::stop_token st);
+  void finish_publish(std::uint64_t id, PublishResult result);
+  void fail_pending(const std::string& why);
 
   MqttOptions opts_;
   journal::Journal& journal_;
@@ -77,6 +100,15 @@ class MqttSource {
   std::string state_;  // guarded by mu_
   bool wake_ = false;  // guarded by mu_
   std::jthread supervisor_;
+
+  // Outbound: publish() queues, publisher_ hands to Paho, the token callback completes.
+  std::mutex pub_mu_;
+  std::condition_variable_any pub_cv_;
+  std::deque<Outgoing> outgoing_;                       // guarded by pub_mu_
+  std::map<std::uint64_t, PublishCompletion> pending_;  // queued or in flight; guarded by pub_mu_
+  std::uint64_t next_publish_id_ = 1;                   // guarded by pub_mu_
+  bool publishing_stopped_ = false;                     // guarded by pub_mu_
+  std::jthread publisher_;
 };
 
 }  // namespace iotd::mqtt

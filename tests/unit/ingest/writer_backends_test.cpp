@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "iotd/core/time.hpp"
+#include "iotd/ingest/journal_input.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/storage/repository.hpp"
 #include "support/temp_dir.hpp"
@@ -54,7 +55,8 @@ class WriterOnBackend : public ::testing::TestWithParam<std::string> {
     WriterOptions o;
     o.instance_id = "test";
     o.topics = pipeline::parse_topic_templates("sensors/{device_id}/data");
-    writer = std::make_unique<Writer>(o, *journal, *store, latest, counters);
+    input = std::make_unique<JournalInput>(*journal);
+    writer = std::make_unique<Writer>(o, std::vector<WriterInput*>{input.get()}, *store, latest, counters);
   }
 
   void TearDown() override {
@@ -83,6 +85,7 @@ class WriterOnBackend : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<TestDatabase> db;
   std::unique_ptr<storage::Repository> repo;
   std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<JournalInput> input;
   std::unique_ptr<storage::WriteStore> store;
   storage::LatestCache latest;
   Counters counters;

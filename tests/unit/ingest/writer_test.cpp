@@ -5,6 +5,7 @@
 #include <soci/soci.h>
 
 #include <atomic>
+#include <future>
 #include <optional>
 #include <set>
 #include <span>
@@ -12,6 +13,8 @@
 #include <thread>
 
 #include "iotd/core/time.hpp"
+#include "iotd/ingest/journal_input.hpp"
+#include "iotd/ingest/submission_queue.hpp"
 #include "iotd/storage/database.hpp"
 #include "support/temp_dir.hpp"
 
@@ -25,10 +28,14 @@ class WriterTest : public ::testing::Test {
   test::TempDir dir;
   storage::ConnectionSpec spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string());
   std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<JournalInput> journal_input;
+  std::unique_ptr<SubmissionQueue> http;  // a second input, as app wires it
   std::unique_ptr<storage::WriteStore> store;
   std::unique_ptr<storage::Repository> repo;
   storage::LatestCache latest;
   Counters counters;
+  CountingAckSink acks{counters};
+  CommandAckSink* ack_sink = &acks;  // what open() wires
   std::unique_ptr<Writer> writer;
   std::vector<CommitEvent> events;
   std::mutex events_mu;
@@ -42,7 +49,9 @@ class WriterTest : public ::testing::Test {
   WriterOptions options() {
     WriterOptions o;
     o.instance_id = "test";
-    o.topics = pipeline::parse_topic_templates("sensors/{device_id}/data,iot/{device_id}/telemetry");
+    o.topics = pipeline::parse_topic_templates("control/{device_id}/ack", pipeline::MessageKind::command_ack);
+    for (auto& t : pipeline::parse_topic_templates("sensors/{device_id}/data,iot/{device_id}/telemetry"))
+      o.topics.push_back(t);
     o.max_batch = 500;
     return o;
   }
@@ -52,8 +61,12 @@ class WriterTest : public ::testing::Test {
     jo.dir = dir / "journal";
     jo.segment_bytes = 256 * 1024;
     journal = std::make_unique<journal::Journal>(jo);
+    journal_input = std::make_unique<JournalInput>(*journal);
+    http = std::make_unique<SubmissionQueue>();
     store = storage::make_write_store(spec);
-    writer = std::make_unique<Writer>(std::move(o), *journal, *store, latest, counters);
+    writer = std::make_unique<Writer>(std::move(o), std::vector<WriterInput*>{journal_input.get(), http.get()},
+                                      *store, latest, counters);
+    writer->set_ack_sink(ack_sink);
     writer->set_commit_listener([this](const CommitEvent& e) {
       std::lock_guard lock(events_mu);
       events.push_back(e);
@@ -65,7 +78,10 @@ class WriterTest : public ::testing::Test {
   void close() {
     writer->stop(5s);
     writer.reset();
+    http->close();
+    http.reset();
     store.reset();
+    journal_input.reset();
     journal.reset();
   }
 
@@ -364,7 +380,9 @@ TEST_F(WriterTest, TransientFailureBeforeTheTransactionIsRetriedAndTheWriterKeep
   store = storage::make_write_store(spec);
   FlakyDeviceLookups flaky(*store);
   flaky.failures = 3;
-  writer = std::make_unique<Writer>(options(), *journal, flaky, latest, counters);
+  journal_input = std::make_unique<JournalInput>(*journal);
+  writer = std::make_unique<Writer>(options(), std::vector<WriterInput*>{journal_input.get()}, flaky, latest,
+                                    counters);
   writer->start();
   append("sensors/newdev/data", R"({"n": 1})");
   wait_committed();
@@ -376,6 +394,213 @@ TEST_F(WriterTest, TransientFailureBeforeTheTransactionIsRetriedAndTheWriterKeep
   EXPECT_EQ(all_readings().size(), 2u);
   writer->stop(5s);
   writer.reset();
+}
+
+}  // namespace
+}  // namespace iotd::ingest
+
+namespace iotd::ingest {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Command acks on their own topic template: routed to the ack sink, never telemetry.
+TEST_F(WriterTest, CommandAckGoesToTheAckSinkNotToRejectsAndTelemetryStillStores) {
+  append("control/esp-7/ack", R"({"command_id": "c-1", "status": "ok"})");
+  append("control/esp-7/ack", R"({"command_id": 42, "status": "error", "message": "relay stuck"})");
+  append("sensors/esp-7/data", R"({"temperature": 21.5})");
+  wait_committed();
+  EXPECT_TRUE(repo->rejects({}).empty()) << repo->rejects({}).front().reason;
+  EXPECT_EQ(counters.command_acks.load(), 2u);
+  auto rows = all_readings();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].device_id, "esp-7");
+}
+
+TEST_F(WriterTest, MalformedCommandAckIsRejectedWithAClearReason) {
+  append("control/esp-7/ack", R"({"status": "ok"})");
+  append("control/esp-7/ack", R"({"command_id": "c-2", "status": "done"})");
+  wait_committed();
+  auto rejects = repo->rejects({});
+  ASSERT_EQ(rejects.size(), 2u);
+  for (const auto& r : rejects) {
+    EXPECT_EQ(r.reason, "bad_command_ack");
+    EXPECT_EQ(r.source, "mqtt");
+    EXPECT_EQ(r.topic, "control/esp-7/ack");
+  }
+  std::set<std::string> details{rejects[0].detail, rejects[1].detail};
+  EXPECT_TRUE(details.count("command ack lacks \"command_id\"")) << *details.begin();
+  EXPECT_EQ(counters.command_acks.load(), 0u);
+}
+
+// A sink that records what it is given inside the transaction and refuses one command id
+// for good (as a constraint violation in the commands table would).
+class RecordingAckSink final : public CommandAckSink {
+ public:
+  std::vector<std::string> applied, committed_ids;
+  void apply(storage::WriteStore&, std::span<const CommandAck> acks) override {
+    for (const auto& a : acks) {
+      if (a.command_id == "poison") throw std::runtime_error("no such command: poison");
+      applied.push_back(a.command_id);
+    }
+  }
+  void committed(std::span<const CommandAck> acks) override {
+    for (const auto& a : acks) committed_ids.push_back(a.command_id);
+  }
+};
+
+TEST_F(WriterTest, AnAckTheSinkRefusesGoesToRejectsAndTheRestOfTheBatchCommits) {
+  close();
+  RecordingAckSink sink;
+  ack_sink = &sink;
+  auto o = options();
+  o.commit_delay = 200ms;  // one batch for all three
+  open(o);
+  append("control/d/ack", R"({"command_id": "a", "status": "ok"})");
+  append("control/d/ack", R"({"command_id": "poison", "status": "ok"})");
+  append("sensors/d/data", R"({"n": 1})");
+  wait_committed();
+  EXPECT_EQ(sink.committed_ids, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(all_readings().size(), 1u);
+  auto rejects = repo->rejects({});
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].reason, "store_error");
+  EXPECT_NE(rejects[0].detail.find("no such command"), std::string::npos) << rejects[0].detail;
+  close();  // before `sink` goes
+}
+
+// HTTP submissions: completion after the commit, one outcome per item.
+struct Completion {
+  std::promise<SubmitResult> promise;
+  std::future<SubmitResult> future = promise.get_future();
+  SubmitCompletion callback() {
+    return [this](SubmitResult r) { promise.set_value(std::move(r)); };
+  }
+};
+
+IngestItem http_item(std::string payload, std::string device_id = {}) {
+  IngestItem i;
+  i.payload = std::move(payload);
+  i.device_id = std::move(device_id);
+  i.received_at_ms = time::now_ms();
+  return i;
+}
+
+TEST_F(WriterTest, HttpSubmissionCompletesAfterItsCommitWithAnOutcomePerItem) {
+  const std::string reading = R"({"device_id": "h1", "temperature": 20.5, "timestamp": "2026-01-29T14:30:45Z"})";
+  std::size_t rows_at_completion = 0;
+  std::promise<SubmitResult> done;
+  auto fut = done.get_future();
+  std::vector<IngestItem> items;
+  items.push_back(http_item(reading));
+  items.push_back(http_item("not-json"));
+  items.push_back(http_item(reading));  // a client's retry: content dedup
+  ASSERT_EQ(http->submit(std::move(items), std::chrono::steady_clock::now() + 10s,
+                         [&](SubmitResult r) {
+                           rows_at_completion = all_readings().size();  // committed already?
+                           done.set_value(std::move(r));
+                         }),
+            Admission::accepted);
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  auto r = fut.get();
+  EXPECT_EQ(r.status, SubmitStatus::committed);
+  ASSERT_EQ(r.items.size(), 3u);
+  EXPECT_EQ(r.items[0].status, ItemStatus::stored);
+  EXPECT_EQ(r.items[1].status, ItemStatus::rejected);
+  EXPECT_EQ(r.items[1].reason, "not_json");
+  EXPECT_EQ(r.items[2].status, ItemStatus::duplicate);
+  EXPECT_EQ(rows_at_completion, 1u);
+  auto rejects = repo->rejects({});
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].source, "http");
+  EXPECT_EQ(rejects[0].payload, "not-json");
+  EXPECT_EQ(latest.device("h1")->metrics.at("temperature").value, 20.5);
+  EXPECT_EQ(writer->committed_seq(), 0u) << "HTTP messages are not journal positions";
+}
+
+TEST_F(WriterTest, HttpDeviceKeyNamesTheDeviceAndAPayloadNamingAnotherIsRejected) {
+  Completion c;
+  std::vector<IngestItem> items;
+  items.push_back(http_item(R"({"temperature": 19})", "keyed-1"));
+  items.push_back(http_item(R"({"device_id": "keyed-1", "humidity": 40})", "keyed-1"));
+  items.push_back(http_item(R"({"device_id": "someone-else", "humidity": 40})", "keyed-1"));
+  ASSERT_EQ(http->submit(std::move(items), std::chrono::steady_clock::now() + 10s, c.callback()),
+            Admission::accepted);
+  ASSERT_EQ(c.future.wait_for(10s), std::future_status::ready);
+  auto r = c.future.get();
+  ASSERT_EQ(r.items.size(), 3u);
+  EXPECT_EQ(r.items[0].status, ItemStatus::stored);
+  EXPECT_EQ(r.items[1].status, ItemStatus::stored);
+  EXPECT_EQ(r.items[2].status, ItemStatus::rejected);
+  EXPECT_EQ(r.items[2].reason, "device_mismatch");
+  for (const auto& row : all_readings()) EXPECT_EQ(row.device_id, "keyed-1");
+  EXPECT_EQ(all_readings().size(), 2u);
+}
+
+TEST_F(WriterTest, HttpAndJournalMessagesCommitTogetherAndTheCheckpointStillAdvances) {
+  close();
+  auto o = options();
+  o.commit_delay = 300ms;
+  open(o);
+  const auto commits_before = counters.commits.load();
+  append("sensors/j1/data", R"({"n": 1})");
+  Completion c;
+  std::vector<IngestItem> items;
+  items.push_back(http_item(R"({"device_id": "h2", "n": 2})"));
+  ASSERT_EQ(http->submit(std::move(items), std::chrono::steady_clock::now() + 10s, c.callback()),
+            Admission::accepted);
+  append("sensors/j1/data", R"({"n": 3})");
+  ASSERT_EQ(c.future.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(c.future.get().items.at(0).status, ItemStatus::stored);
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 3u);
+  EXPECT_EQ(writer->committed_seq(), journal->last_seq());
+  EXPECT_LE(counters.commits.load() - commits_before, 2u);
+  close();
+  open();  // the checkpoint holds: nothing replayed twice
+  append("sensors/j1/data", R"({"n": 4})");
+  wait_committed();
+  EXPECT_EQ(all_readings().size(), 4u);
+}
+
+TEST_F(WriterTest, HttpCompletionWaitsForTheDatabaseAndFiresOnceItCommits) {
+  close();
+  spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string() + "?timeout=1");
+  open();
+  soci::session blocker("sqlite3", "db=" + (dir / "t.db").string() + " timeout=10");
+  blocker << "BEGIN EXCLUSIVE";
+  Completion c;
+  std::vector<IngestItem> items;
+  items.push_back(http_item(R"({"device_id": "h3", "n": 1})"));
+  ASSERT_EQ(http->submit(std::move(items), std::chrono::steady_clock::now() + 10s, c.callback()),
+            Admission::accepted);
+  EXPECT_EQ(c.future.wait_for(1500ms), std::future_status::timeout) << "completed without a commit";
+  blocker << "ROLLBACK";
+  ASSERT_EQ(c.future.wait_for(10s), std::future_status::ready);
+  auto r = c.future.get();
+  EXPECT_EQ(r.status, SubmitStatus::committed);
+  EXPECT_EQ(r.items.at(0).status, ItemStatus::stored);
+  EXPECT_EQ(all_readings().size(), 1u);
+}
+
+TEST_F(WriterTest, HttpMessagesTheWriterCannotCommitBeforeStoppingCompleteAsStopped) {
+  close();
+  spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string() + "?timeout=1");
+  open();
+  soci::session blocker("sqlite3", "db=" + (dir / "t.db").string() + " timeout=10");
+  blocker << "BEGIN EXCLUSIVE";
+  Completion c;
+  std::vector<IngestItem> items;
+  items.push_back(http_item(R"({"device_id": "h4", "n": 1})"));
+  ASSERT_EQ(http->submit(std::move(items), std::chrono::steady_clock::now() + 10s, c.callback()),
+            Admission::accepted);
+  std::this_thread::sleep_for(300ms);  // taken and failing against the lock
+  writer->stop(200ms);
+  http->close();
+  ASSERT_EQ(c.future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(c.future.get().status, SubmitStatus::stopped);
+  blocker << "ROLLBACK";
+  EXPECT_TRUE(all_readings().empty());
 }
 
 }  // namespace

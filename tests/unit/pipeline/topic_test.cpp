@@ -105,6 +105,26 @@ TEST(TopicTemplates, FirstMatchingTemplateWins) {
   EXPECT_EQ(match_topic(ts, "b/c"), "");
 }
 
+TEST(TopicTemplates, ClassifyNamesTheKindOfTheFirstMatchingTemplate) {
+  auto ts = parse_topic_templates("control/{device_id}/ack", MessageKind::command_ack);
+  for (auto& t : parse_topic_templates("sensors/{device_id}/data,control/#")) ts.push_back(t);
+  ASSERT_EQ(ts.size(), 3u);
+  EXPECT_EQ(ts[0].kind(), MessageKind::command_ack);
+  EXPECT_EQ(ts[1].kind(), MessageKind::telemetry);
+  const auto ack = classify_topic(ts, "control/esp-7/ack");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->kind, MessageKind::command_ack);
+  EXPECT_EQ(ack->device_id, "esp-7");
+  const auto data = classify_topic(ts, "sensors/esp-7/data");
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->kind, MessageKind::telemetry);
+  EXPECT_EQ(data->device_id, "esp-7");
+  const auto other = classify_topic(ts, "control/esp-7/command");  // only the telemetry '#'
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->kind, MessageKind::telemetry);
+  EXPECT_FALSE(classify_topic(ts, "iot/x/telemetry"));
+}
+
 TEST(TopicTemplates, TrimsEntriesAndRejectsEmptyOnes) {
   EXPECT_EQ(parse_topic_templates(" a/{device_id} , b ").size(), 2u);
   EXPECT_TRUE(parse_topic_templates("").empty());

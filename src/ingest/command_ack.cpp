@@ -1,0 +1,66 @@
+#include "iotd/ingest/command_ack.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace iotd::ingest {
+namespace {
+
+constexpr std::size_t kMaxCommandIdBytes = 128;
+constexpr std::size_t kMaxMessageBytes = 1024;
+
+tl::unexpected<pipeline::Rejection> bad(std::string detail) {
+  return tl::unexpected(pipeline::Rejection{std::string(kBadCommandAck), std::move(detail)});
+}
+
+}  // namespace
+
+tl::expected<CommandAck, pipeline::Rejection> parse_command_ack(std::string_view payload,
+                                                                std::string_view device_id,
+                                                                std::int64_t received_at_ms) {
+  if (device_id.empty() || !pipeline::valid_device_id(device_id))
+    return tl::unexpected(pipeline::Rejection{std::string(pipeline::reason::no_device_id),
+                                              "the command ack topic names no valid device id"});
+  const auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (j.is_discarded()) return bad("command ack is not JSON");
+  if (!j.is_object()) return bad("command ack must be a JSON object");
+  CommandAck ack;
+  ack.device_id = std::string(device_id);
+  ack.received_at_ms = received_at_ms;
+
+  const auto id = j.find("command_id");
+  if (id == j.end()) return bad("command ack lacks \"command_id\"");
+  if (id->is_string()) {
+    ack.command_id = id->get<std::string>();
+  } else if (id->is_number_integer() || id->is_number_unsigned()) {
+    ack.command_id = id->dump();
+  } else {
+    return bad("\"command_id\" must be a string or an integer");
+  }
+  if (ack.command_id.empty() || ack.command_id.size() > kMaxCommandIdBytes)
+    return bad("\"command_id\" must be 1 to " + std::to_string(kMaxCommandIdBytes) + " characters");
+
+  const auto status = j.find("status");
+  if (status == j.end() || !status->is_string())
+    return bad("command ack needs \"status\": \"ok\" or \"error\"");
+  const auto& s = status->get_ref<const std::string&>();
+  if (s == "ok")
+    ack.ok = true;
+  else if (s != "error")
+    return bad("\"status\" must be \"ok\" or \"error\", not \"" + s.substr(0, 32) + "\"");
+
+  if (const auto m = j.find("message"); m != j.end() && !m->is_null()) {
+    if (!m->is_string()) return bad("\"message\" must be a string");
+    ack.message = m->get<std::string>().substr(0, kMaxMessageBytes);
+  }
+  return ack;
+}
+
+void CountingAckSink::committed(std::span<const CommandAck> acks) {
+  counters_.command_acks += acks.size();
+  for (const auto& a : acks)
+    spdlog::debug("command ack from {}: command {} {}{}{}", a.device_id, a.command_id,
+                  a.ok ? "ok" : "error", a.message.empty() ? "" : ": ", a.message);
+}
+
+}  // namespace iotd::ingest
