@@ -1,6 +1,7 @@
 // The HTTP/1.1 server (Boost.Beast, kept out of this header): N io threads, each running
 // its own io_context with its share of the connections, body/header limits and read timeouts, handlers
-// dispatched by the Router, blocking handlers run on a separate pool.
+// dispatched by the Router, blocking handlers run on a separate pool, WebSocket upgrades
+// handed to the route's UpgradeHandler (iotd/http/upgrade.hpp).
 // start()/stop() from the owning thread only.
 #pragma once
 
@@ -39,7 +40,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void start();   // starts the io and blocking threads
-  void stop();    // stops accepting, closes connections, joins threads
+  // Stops accepting, closes HTTP connections, joins threads; does not wait for upgraded
+  // connections (they close when the server is destroyed).
+  void stop();
   std::uint16_t port() const;  // the bound port
   std::string address() const; // "host:port" as bound
 
