@@ -170,7 +170,7 @@ class UpgradeTest : public ::testing::Test {
                           log_.admin_upgrades.fetch_add(1);
                           std::make_shared<EchoSession>(std::move(conn))->start();
                         });
-    router_.add("GET", "/plain", Exec::io, [](const Request& req, const PathParams&, Respond respond) {
+    router_.add("GET", "/plain", Exec::io, [](const Request&, const PathParams&, Respond respond) {
       respond(json_response(200, "\"plain\""));
     });
     server_ = std::make_unique<Server>(opts, router_);
@@ -186,6 +186,20 @@ class UpgradeTest : public ::testing::Test {
 constexpr char kUpgradeHeaders[] =
     "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+TEST(RouterUpgrade, AddUpgradeDeclaresAnUpgradeOnlyGetRoute) {
+  Router r;
+  r.add_upgrade("/ws/{room}", Access::device,
+                [](const Request&, const PathParams&, std::unique_ptr<UpgradedConnection>) {});
+  auto m = r.match("GET", "/ws/hall");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_TRUE(m.route->upgrade);
+  EXPECT_FALSE(m.route->handler);
+  EXPECT_EQ(m.route->access, Access::device);
+  EXPECT_EQ(m.params.at("room"), "hall");
+  EXPECT_EQ(r.match("POST", "/ws/hall").status, 405);
+  EXPECT_THROW(r.add_upgrade("/ws/empty", Access::open, UpgradeHandler{}), std::invalid_argument);
+}
 
 TEST_F(UpgradeTest, EchoesTextAndBinaryFramesAndCompletesTheCloseHandshake) {
   start();
