@@ -69,6 +69,9 @@ struct UpgradeLog {
   std::atomic<int> admin_upgrades{0};
   std::mutex mu;
   std::vector<std::string> rooms;  // guarded by mu
+  std::string raw_buffered;        // guarded by mu
+  std::atomic<int> on_io_thread{0};
+  std::atomic<int> off_io_thread{0};
 };
 
 // A WebSocket client with its own io_context; every call waits at most 10 s.
@@ -158,6 +161,7 @@ class UpgradeTest : public ::testing::Test {
                         [this](const Request&, const PathParams& params,
                                std::unique_ptr<UpgradedConnection> conn) {
                           log_.echo_upgrades.fetch_add(1);
+                          record_thread(*conn);
                           {
                             std::lock_guard lock(log_.mu);
                             log_.rooms.push_back(params.at("room"));
@@ -170,6 +174,12 @@ class UpgradeTest : public ::testing::Test {
                           log_.admin_upgrades.fetch_add(1);
                           std::make_shared<EchoSession>(std::move(conn))->start();
                         });
+    router_.add_upgrade("/ws/raw", Access::open,
+                        [this](const Request&, const PathParams&,
+                               std::unique_ptr<UpgradedConnection> conn) {
+                          std::lock_guard lock(log_.mu);
+                          log_.raw_buffered = beast::buffers_to_string(conn->buffer.data());
+                        });
     router_.add("GET", "/plain", Exec::io, [](const Request&, const PathParams&, Respond respond) {
       respond(json_response(200, "\"plain\""));
     });
@@ -177,6 +187,12 @@ class UpgradeTest : public ::testing::Test {
     server_->start();
   }
   std::uint16_t port() const { return server_->port(); }
+
+  // The handler must run on the thread that runs the connection's io_context.
+  void record_thread(UpgradedConnection& conn) {
+    auto* ex = conn.stream.get_executor().target<net::io_context::executor_type>();
+    (ex && ex->running_in_this_thread() ? log_.on_io_thread : log_.off_io_thread).fetch_add(1);
+  }
 
   Router router_;
   UpgradeLog log_;
@@ -230,6 +246,22 @@ TEST_F(UpgradeTest, EchoesTextAndBinaryFramesAndCompletesTheCloseHandshake) {
 
   EXPECT_FALSE(ws.close());
   EXPECT_FALSE(ws.is_open());
+}
+
+TEST_F(UpgradeTest, HandlerRunsOnTheConnectionsIoThreadAndGetsTheBytesReadPastTheRequest) {
+  start();
+  WsClient ws(port());
+  ASSERT_FALSE(ws.connect("/ws/echo/hall"));
+  EXPECT_EQ(log_.on_io_thread.load(), 1);
+  EXPECT_EQ(log_.off_io_thread.load(), 0);
+
+  HttpClient c("127.0.0.1", port());
+  c.connect();
+  c.send_raw(std::string("GET /ws/raw HTTP/1.1\r\nHost: x\r\n") + kUpgradeHeaders +
+             "\r\nearly bytes");
+  EXPECT_TRUE(c.wait_closed(3s)) << "the handler dropped the connection; it must close";
+  std::lock_guard lock(log_.mu);
+  EXPECT_EQ(log_.raw_buffered, "early bytes");
 }
 
 TEST_F(UpgradeTest, DeniedUpgradeGetsTheGuardsJsonAnswerAndNeverReachesTheHandler) {
