@@ -190,7 +190,8 @@ class UpgradeTest : public ::testing::Test {
 
   // The handler must run on the thread that runs the connection's io_context.
   void record_thread(UpgradedConnection& conn) {
-    auto* ex = conn.stream.get_executor().target<net::io_context::executor_type>();
+    auto executor = conn.stream.get_executor();
+    auto* ex = executor.target<net::io_context::executor_type>();
     (ex && ex->running_in_this_thread() ? log_.on_io_thread : log_.off_io_thread).fetch_add(1);
   }
 
