@@ -75,6 +75,12 @@ void Router::add(std::string method, std::string pattern, Exec exec, Handler han
   compiled_.push_back(std::move(segs));
 }
 
+void Router::add_upgrade(std::string pattern, Access access, UpgradeHandler upgrade) {
+  if (!upgrade) throw std::invalid_argument("upgrade route without a handler: " + pattern);
+  add("GET", std::move(pattern), Exec::io, Handler{}, access);
+  routes_.back().upgrade = std::move(upgrade);
+}
+
 Match Router::match(std::string_view method, std::string_view path) const {
   Match m;
   std::array<std::string_view, kMaxSegments> parts;

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,12 @@ using PathParams = std::map<std::string, std::string>;
 using Respond = std::function<void(Response)>;
 using Handler = std::function<void(const Request&, const PathParams&, Respond)>;
 
+// A connection taken over after an HTTP Upgrade (iotd/http/upgrade.hpp, which includes
+// Beast). The handler runs on the connection's io thread and owns the connection from then on.
+class UpgradedConnection;
+using UpgradeHandler =
+    std::function<void(const Request&, const PathParams&, std::unique_ptr<UpgradedConnection>)>;
+
 // Where a handler runs: on the io thread (must not block), or on the blocking pool
 // (database reads).
 enum class Exec { io, blocking };
@@ -61,8 +68,11 @@ struct Route {
   std::string method;
   std::string pattern;  // "/api/v1/alerts/{id}/ack"
   Exec exec = Exec::io;
-  Handler handler;
+  Handler handler;       // empty on an upgrade-only route: a plain request gets 426
   Access access = Access::open;
+  // Set: a GET with "Upgrade: websocket" is handed over here, after the route guard,
+  // instead of being answered. Without it such a request is an ordinary request.
+  UpgradeHandler upgrade = {};
 };
 
 // Runs on the io thread after routing and before the handler: returns the response to send
@@ -86,6 +96,8 @@ class Router {
   // Throws std::invalid_argument for a pattern not starting with '/' or a malformed {name}.
   void add(std::string method, std::string pattern, Exec exec, Handler handler,
            Access access = Access::open);
+  // A GET route that only accepts a WebSocket upgrade; a plain GET to it answers 426.
+  void add_upgrade(std::string pattern, Access access, UpgradeHandler upgrade);
   Match match(std::string_view method, std::string_view path) const;
   const std::vector<Route>& routes() const { return routes_; }
 

@@ -1,6 +1,7 @@
 // The HTTP/1.1 server (Boost.Beast, kept out of this header): N io threads, each running
 // its own io_context with its share of the connections, body/header limits and read timeouts, handlers
-// dispatched by the Router, blocking handlers run on a separate pool.
+// dispatched by the Router, blocking handlers run on a separate pool, WebSocket upgrades
+// handed to the route's UpgradeHandler (iotd/http/upgrade.hpp).
 // start()/stop() from the owning thread only.
 #pragma once
 
@@ -24,7 +25,7 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};   // keep-alive wait for the next request; writes
   std::size_t max_connections = 10000;     // beyond: accepted and closed at once
   std::string cors_origins = "*";          // "*", or a comma list of origins; "" = no CORS
-  Counters* counters = nullptr;            // optional: http_requests counted per request
+  Counters* counters = nullptr;            // optional: responses counted by route and status
   // Enforces each route's Access before its handler runs. Without a guard only
   // Access::open routes are served; the others answer 403.
   RouteGuard guard;
@@ -39,7 +40,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void start();   // starts the io and blocking threads
-  void stop();    // stops accepting, closes connections, joins threads
+  // Stops accepting, closes HTTP connections, joins threads; does not wait for upgraded
+  // connections (they close when the server is destroyed).
+  void stop();
   std::uint16_t port() const;  // the bound port
   std::string address() const; // "host:port" as bound
 

@@ -1,0 +1,62 @@
+// A connection handed over by the HTTP server after an Upgrade request (a route's
+// UpgradeHandler): the socket, the parsed request and any bytes read past it. The only
+// public header that includes Beast; include it where an upgrade is served.
+//
+// Threading: the handler runs on the connection's io thread, and `stream` is bound to
+// that thread's io_context. That io_context is run by one thread, so the new owner may do
+// its I/O from handlers on the stream's executor without a strand; work started from any
+// other thread must be posted to that executor (or a strand on it) first.
+//
+// Lifetime: the connection stays counted against ServerOptions::max_connections until
+// this object is destroyed, so keep it for as long as the connection lives (moving
+// `stream` out into a websocket::stream is fine). Server::stop() stops the io_contexts
+// without waiting for upgraded connections; their pending handlers, and the sockets they
+// own, are destroyed with the server. Nothing here may outlive the Server.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+#include "iotd/http/router.hpp"
+
+namespace iotd::http {
+
+class UpgradedConnection {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  // Made by the HTTP session; `connections` is the server's count, decremented on destruction.
+  UpgradedConnection(boost::asio::ip::tcp::socket socket, Request request,
+                     boost::beast::flat_buffer buffer, std::string remote,
+                     std::atomic<std::size_t>* connections)
+      : stream(std::move(socket)),
+        request(std::move(request)),
+        buffer(std::move(buffer)),
+        remote(std::move(remote)),
+        connections_(connections) {}
+
+  ~UpgradedConnection() {
+    if (connections_) connections_->fetch_sub(1);
+  }
+
+  UpgradedConnection(const UpgradedConnection&) = delete;
+  UpgradedConnection& operator=(const UpgradedConnection&) = delete;
+
+  boost::beast::tcp_stream stream;  // no timeout armed; the new owner sets its own
+  Request request;                  // the Upgrade request as received (body empty)
+  // Bytes received after the request; normally none (a WebSocket client waits for the 101).
+  boost::beast::flat_buffer buffer;
+  std::string remote;               // peer address
+
+ private:
+  std::atomic<std::size_t>* connections_;
+};
+
+}  // namespace iotd::http
