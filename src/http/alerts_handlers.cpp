@@ -13,11 +13,7 @@ Response alerts(const ApiContext& ctx, const Request& req, const PathParams& pp)
   if (!q) return q.error().to_response();
   auto list = ctx.repo->alerts(*q);
   JsonWriter w(128 + list.size() * 512);
-  w.begin_object();
-  w.key("count").integer(static_cast<std::int64_t>(list.size()));
-  w.key("limit").integer(q->limit);
-  w.key("offset").integer(q->offset);
-  w.key("data").begin_array();
+  begin_page(w, list.size(), q->limit, q->offset);
   for (const auto& a : list) write_alert(w, a, false);
   w.end_array().end_object();
   return ok_json(w);

@@ -133,4 +133,12 @@ void write_device_latest(JsonWriter& w, const storage::DeviceLatest& d) {
   w.end_object();
 }
 
+void begin_page(JsonWriter& w, std::size_t count, std::int64_t limit, std::int64_t offset) {
+  w.begin_object();
+  w.key("count").integer(static_cast<std::int64_t>(count));
+  w.key("limit").integer(limit);
+  w.key("offset").integer(offset);
+  w.key("data").begin_array();
+}
+
 }  // namespace iotd::http::api

@@ -45,6 +45,9 @@ void write_stat(JsonWriter& w, const storage::Stat& s);
 void write_stats_object(JsonWriter& w, const std::map<std::string, storage::Stat>& m);
 // `compat` adds seed 003's device_alerts columns (alert_type, created_at).
 void write_alert(JsonWriter& w, const storage::Alert& a, bool compat);
+// Opens a v1 page: {"count", "limit", "offset", "data": [ — the caller writes the items and
+// closes with end_array().end_object().
+void begin_page(JsonWriter& w, std::size_t count, std::int64_t limit, std::int64_t offset);
 void write_device_latest(JsonWriter& w, const storage::DeviceLatest& d);
 
 }  // namespace iotd::http::api

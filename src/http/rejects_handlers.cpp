@@ -1,6 +1,7 @@
 // GET /api/v1/rejects: rejected messages with their reasons; binary payloads in base64.
 #include "handlers.hpp"
 
+#include "api_json.hpp"
 
 namespace iotd::http::api {
 
@@ -9,11 +10,7 @@ Response rejects(const ApiContext& ctx, const Request& req, const PathParams&) {
   if (!q) return q.error().to_response();
   auto list = ctx.repo->rejects(*q);
   JsonWriter w(128 + list.size() * 512);
-  w.begin_object();
-  w.key("count").integer(static_cast<std::int64_t>(list.size()));
-  w.key("limit").integer(q->limit);
-  w.key("offset").integer(q->offset);
-  w.key("data").begin_array();
+  begin_page(w, list.size(), q->limit, q->offset);
   for (const auto& r : list) {
     w.begin_object();
     w.key("id").integer(r.id);
