@@ -309,6 +309,9 @@ void Session::upgrade(const Route& route, const Request& req, const PathParams& 
   }
   upgraded_ = true;  // the connection's count now goes with `conn`
   parser_.reset();
+  if (state_.opts.counters)  // 101: the handshake's answer is the new owner's to write
+    state_.opts.counters->record_http_response(
+        static_cast<std::size_t>(&route - state_.router.routes().data()), 101);
   try {
     route.upgrade(req, params, std::move(conn));
   } catch (const std::exception& e) {
@@ -318,4 +321,5 @@ void Session::upgrade(const Route& route, const Request& req, const PathParams& 
                   req.path);
   }
 }
+
 }  // namespace iotd::http::detail

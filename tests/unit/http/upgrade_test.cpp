@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "iotd/core/prometheus_text.hpp"
 #include "iotd/http/server.hpp"
 #include "iotd/http/upgrade.hpp"
 #include "support/http_client.hpp"
@@ -148,6 +149,7 @@ class UpgradeTest : public ::testing::Test {
  protected:
   void start(ServerOptions opts = {}) {
     opts.listen = "127.0.0.1:0";
+    opts.counters = &counters_;
     opts.io_threads = 2;
     opts.blocking_threads = 2;
     opts.guard = [](const Route& route, Request& req) -> std::optional<Response> {
@@ -183,6 +185,9 @@ class UpgradeTest : public ::testing::Test {
     router_.add("GET", "/plain", Exec::io, [](const Request&, const PathParams&, Respond respond) {
       respond(json_response(200, "\"plain\""));
     });
+    std::vector<std::string> patterns;
+    for (const auto& r : router_.routes()) patterns.push_back(r.pattern);
+    counters_.set_http_routes(patterns);
     server_ = std::make_unique<Server>(opts, router_);
     server_->start();
   }
@@ -196,6 +201,7 @@ class UpgradeTest : public ::testing::Test {
   }
 
   Router router_;
+  Counters counters_;
   UpgradeLog log_;
   std::unique_ptr<Server> server_;
 };
@@ -390,6 +396,27 @@ TEST_F(UpgradeTest, StopWithOpenWebSocketsReturnsPromptly) {
     EXPECT_NE(c->last_error(), beast::error::timeout);
     EXPECT_LT(std::chrono::steady_clock::now() - t1, 5s);
   }
+}
+
+TEST_F(UpgradeTest, HandedOverAndDeniedUpgradesAreCountedByRoute) {
+  start();
+  {
+    WsClient ws(port());
+    ASSERT_FALSE(ws.connect("/ws/echo/hall"));
+    EXPECT_FALSE(ws.close());
+  }
+  {
+    WsClient denied(port());
+    EXPECT_TRUE(denied.connect("/ws/admin"));
+  }
+  const std::string text = metrics::prometheus_text(counters_);
+  EXPECT_NE(text.find("iotd_http_responses_total{route=\"/ws/echo/{room}\",status=\"1xx\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("iotd_http_responses_total{route=\"/ws/admin\",status=\"4xx\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(counters_.http_requests.load(), 2u);
 }
 
 }  // namespace
