@@ -172,6 +172,7 @@ struct App::Impl {
     ctx.counters = &counters;
     ctx.health = [this] { return health(); };
     ctx.version = IOTD_VERSION;
+    ctx.rules_changed = [w = writer.get()] { w->reload_rules(); };
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;

@@ -1,12 +1,33 @@
-// Alerts (list, one, acknowledge) and the alert rules.
+// Alerts (list, one, acknowledge, manual) and the alert rules (list, put, delete).
 #include "handlers.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include "api_json.hpp"
 #include "iotd/core/time.hpp"
+#include "rule_params.hpp"
 
 namespace iotd::http::api {
+namespace {
+
+void write_rule(JsonWriter& w, const storage::Rule& r) {
+  w.begin_object();
+  w.key("metric").str(r.metric);
+  w.key("scope").str(r.scope);
+  w.key("scope_value").str_or_null(r.scope_value);
+  w.key("min").opt_num(r.min);
+  w.key("max").opt_num(r.max);
+  w.key("severity").str(r.severity);
+  w.key("hysteresis").num(r.hysteresis);
+  w.end_object();
+}
+
+// The writer reloads its rules before its next batch.
+void notify_rules_changed(const ApiContext& ctx) {
+  if (ctx.rules_changed) ctx.rules_changed();
+}
+
+}  // namespace
 
 Response alerts(const ApiContext& ctx, const Request& req, const PathParams& pp) {
   auto q = parse_alerts_query(req, pp, time::now_ms());
@@ -72,19 +93,54 @@ Response rules(const ApiContext& ctx, const Request&, const PathParams&) {
   auto list = ctx.repo->rules();
   JsonWriter w(64 + list.size() * 160);
   w.begin_object().key("data").begin_array();
-  for (const auto& r : list) {
-    w.begin_object();
-    w.key("metric").str(r.metric);
-    w.key("scope").str(r.scope);
-    w.key("scope_value").str_or_null(r.scope_value);
-    w.key("min").opt_num(r.min);
-    w.key("max").opt_num(r.max);
-    w.key("severity").str(r.severity);
-    w.key("hysteresis").num(r.hysteresis);
-    w.end_object();
-  }
+  for (const auto& r : list) write_rule(w, r);
   w.end_array().end_object();
   return ok_json(w);
+}
+
+// 201 with the rule when it was created, 200 when it replaced the rule of that scope.
+Response put_rule(const ApiContext& ctx, const Request& req, const PathParams& pp) {
+  auto target = parse_rule_target(req, pp);
+  if (!target) return target.error().to_response();
+  auto rule = parse_rule_body(req.body, std::move(*target));
+  if (!rule) return rule.error().to_response();
+  const bool created = ctx.repo->put_rule(*rule);
+  notify_rules_changed(ctx);
+  JsonWriter w(192);
+  write_rule(w, *rule);
+  Response r = ok_json(w);
+  if (created) r.status = 201;
+  return r;
+}
+
+Response delete_rule(const ApiContext& ctx, const Request& req, const PathParams& pp) {
+  auto target = parse_rule_target(req, pp);
+  if (!target) return target.error().to_response();
+  if (!ctx.repo->delete_rule(target->metric, target->scope, target->scope_value)) {
+    std::string where = target->scope == "global" ? std::string("global")
+                                                  : target->scope + " " + target->scope_value;
+    return not_found("no " + where + " rule for " + target->metric).to_response();
+  }
+  notify_rules_changed(ctx);
+  Response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+// A manual alert: stored as kind "manual", which the writer's alarm book never loads, so it
+// neither blocks nor clears a rule's alert on the same device and metric.
+Response create_alert(const ApiContext& ctx, const Request& req, const PathParams&) {
+  auto a = parse_manual_alert(req.body, time::now_ms());
+  if (!a) return a.error().to_response();
+  const std::int64_t id = ctx.repo->insert_alert(*a);
+  auto stored = ctx.repo->alert(id);
+  if (!stored) return render(Flavor::v1, db_error());
+  JsonWriter w(512);
+  write_alert(w, *stored, false);
+  Response r = ok_json(w);
+  r.status = 201;
+  return r;
 }
 
 }  // namespace iotd::http::api

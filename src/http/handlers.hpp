@@ -19,12 +19,15 @@ Response aggregate(const ApiContext& ctx, const Request& req, const PathParams& 
 // export_handlers.cpp: columnar in one body; csv and ndjson streamed in keyset pages.
 Response export_data(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
-// alerts_handlers.cpp: alerts, their acknowledgement, and the alert rules.
+// alerts_handlers.cpp: alerts, their acknowledgement, manual alerts, and the alert rules.
 Response alerts(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response create_alert(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response alert_by_id(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response acknowledge(const ApiContext& ctx, const Request& req, const PathParams& pp, Flavor f);
 Response acknowledge_v1(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response rules(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response put_rule(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response delete_rule(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
 // rejects_handlers.cpp.
 Response rejects(const ApiContext& ctx, const Request& req, const PathParams& pp);

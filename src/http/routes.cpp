@@ -34,10 +34,13 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/api/v1/aggregate",                  Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
   {"GET",  "/api/v1/export",                     Exec::blocking,  Access::open,   Flavor::v1,       api::export_data},
   {"GET",  "/api/v1/alerts",                     Exec::blocking,  Access::open,   Flavor::v1,       api::alerts},
+  {"POST", "/api/v1/alerts",                     Exec::blocking,  Access::admin,  Flavor::v1,       api::create_alert},
   {"GET",  "/api/v1/alerts/{id}",                Exec::blocking,  Access::open,   Flavor::v1,       api::alert_by_id},
   {"POST", "/api/v1/alerts/{id}/ack",            Exec::blocking,  Access::admin,  Flavor::v1,       api::acknowledge_v1},
   {"GET",  "/api/v1/rejects",                    Exec::blocking,  Access::admin,  Flavor::v1,       api::rejects},
   {"GET",  "/api/v1/rules",                      Exec::blocking,  Access::open,   Flavor::v1,       api::rules},
+  {"PUT",  "/api/v1/rules/{metric}",             Exec::blocking,  Access::admin,  Flavor::v1,       api::put_rule},
+  {"DELETE", "/api/v1/rules/{metric}",           Exec::blocking,  Access::admin,  Flavor::v1,       api::delete_rule},
   // Seed 001 per-device paths: the same handlers, the device from the path.
   {"GET",  "/api/v1/devices/{id}/history",       Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
   {"GET",  "/api/v1/devices/{id}/aggregate",     Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},

@@ -207,14 +207,6 @@ void Writer::run() {
   Handoff& h = *handoff_;
   std::vector<DecodedFrame> batch;
   while (true) {
-    if (reload_rules_.exchange(false)) {
-      try {
-        rules_ = RuleSet(store_.rules());
-      } catch (const std::exception& e) {
-        spdlog::error("reloading rules failed: {}", e.what());
-        reload_rules_ = true;
-      }
-    }
     batch.clear();
     {
       std::unique_lock lock(h.mu);
@@ -227,6 +219,16 @@ void Writer::run() {
       batch = std::move(h.batches.front());
       h.batches.pop_front();
       h.cv.notify_all();
+    }
+    // Checked after the batch is taken, not before the wait: a rule changed while the
+    // writer waited already applies to the batch that woke it.
+    if (reload_rules_.exchange(false)) {
+      try {
+        rules_ = RuleSet(store_.rules());
+      } catch (const std::exception& e) {
+        spdlog::error("reloading rules failed: {}", e.what());
+        reload_rules_ = true;
+      }
     }
     try {
       process(batch);

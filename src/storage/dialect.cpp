@@ -66,6 +66,12 @@ constexpr SqlDialect kSqlite{
     .migration_lock = "",
     .migration_unlock = "",
     .transactional_ddl = true,
+    .upsert_rule =
+        "INSERT INTO rules(metric, scope, scope_value, min_value, max_value, severity, hysteresis) "
+        "VALUES(:metric, :scope, :scope_value, :min_value, :max_value, :severity, :hysteresis) "
+        "ON CONFLICT(metric, scope, scope_value) DO UPDATE SET min_value = excluded.min_value, "
+        "max_value = excluded.max_value, severity = excluded.severity, "
+        "hysteresis = excluded.hysteresis",
 };
 
 // PostgreSQL gets ids back with RETURNING; the writer's hot path uses the multi-row tails
@@ -128,6 +134,12 @@ constexpr SqlDialect kPostgresql{
     .migration_lock = "SELECT pg_advisory_lock(731962026)",
     .migration_unlock = "SELECT pg_advisory_unlock(731962026)",
     .transactional_ddl = true,
+    .upsert_rule =
+        "INSERT INTO rules(metric, scope, scope_value, min_value, max_value, severity, hysteresis) "
+        "VALUES(:metric, :scope, :scope_value, :min_value, :max_value, :severity, :hysteresis) "
+        "ON CONFLICT(metric, scope, scope_value) DO UPDATE SET min_value = excluded.min_value, "
+        "max_value = excluded.max_value, severity = excluded.severity, "
+        "hysteresis = excluded.hysteresis",
 };
 
 // MySQL/MariaDB: never INSERT IGNORE (it also swallows truncation errors; docs/architecture.md
@@ -186,6 +198,11 @@ constexpr SqlDialect kMysql{
     .migration_lock = "SELECT GET_LOCK(CONCAT('iotd_migrate.', DATABASE()), 60)",
     .migration_unlock = "SELECT RELEASE_LOCK(CONCAT('iotd_migrate.', DATABASE()))",
     .transactional_ddl = false,
+    .upsert_rule =
+        "INSERT INTO rules(metric, scope, scope_value, min_value, max_value, severity, hysteresis) "
+        "VALUES(:metric, :scope, :scope_value, :min_value, :max_value, :severity, :hysteresis) "
+        "ON DUPLICATE KEY UPDATE min_value = VALUES(min_value), max_value = VALUES(max_value), "
+        "severity = VALUES(severity), hysteresis = VALUES(hysteresis)",
 };
 
 using text::lower;

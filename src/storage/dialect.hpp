@@ -69,6 +69,10 @@ struct SqlDialect {
   std::string_view migration_lock;
   std::string_view migration_unlock;
   bool transactional_ddl = true;  // MySQL commits implicitly around DDL
+
+  // Rules API (Repository::put_rule): metric, scope, scope_value, min, max, severity,
+  // hysteresis; replaces the limits of an existing (metric, scope, scope_value).
+  std::string_view upsert_rule;
 };
 
 Dialect dialect_of(const ConnectionSpec& spec);  // throws std::invalid_argument

@@ -373,6 +373,105 @@ class SociRepository final : public Repository {
     });
   }
 
+  bool put_rule(const Rule& r) override {
+    return with_session([&](soci::session& s) -> bool {
+      std::string metric = r.metric, scope = r.scope, scope_value = r.scope_value,
+                  severity = r.severity;
+      double min_value = r.min.value_or(0), max_value = r.max.value_or(0),
+             hysteresis = r.hysteresis;
+      soci::indicator min_ind = r.min ? soci::i_ok : soci::i_null;
+      soci::indicator max_ind = r.max ? soci::i_ok : soci::i_null;
+      // Created-or-replaced is only reported: a race between two writers of the same rule
+      // ends in one upsert after the other either way. No transaction around the two: a
+      // SQLite read transaction upgraded to a write fails at once when the writer committed.
+      long long existing = 0;
+      s << "SELECT COUNT(*) FROM rules WHERE metric = :metric AND scope = :scope "
+           "AND scope_value = :scope_value",
+          soci::into(existing), soci::use(metric), soci::use(scope), soci::use(scope_value);
+      soci::statement st = (s.prepare << std::string(d_.upsert_rule), soci::use(metric),
+                            soci::use(scope), soci::use(scope_value), soci::use(min_value, min_ind),
+                            soci::use(max_value, max_ind), soci::use(severity),
+                            soci::use(hysteresis));
+      st.execute(true);
+      return existing == 0;
+    });
+  }
+
+  bool delete_rule(const std::string& metric, const std::string& scope,
+                   const std::string& scope_value) override {
+    return with_session([&](soci::session& s) -> bool {
+      std::string m = metric, sc = scope, v = scope_value;
+      soci::statement st = (s.prepare << "DELETE FROM rules WHERE metric = :metric AND "
+                                         "scope = :scope AND scope_value = :scope_value",
+                            soci::use(m), soci::use(sc), soci::use(v));
+      st.execute(true);
+      return st.get_affected_rows() > 0;
+    });
+  }
+
+  std::int64_t insert_alert(const Alert& a) override {
+    return with_session([&](soci::session& s) -> std::int64_t {
+      soci::transaction tx(s);
+      std::string device_id = a.device_id;
+      long long now = a.raised_received_at_ms;
+      {
+        soci::statement ins = (s.prepare << std::string(d_.insert_device), soci::use(device_id),
+                               soci::use(now), soci::use(now));
+        ins.execute(true);
+      }
+      auto pk = detail::find_device_pk(s, device_id);
+      if (!pk) throw std::runtime_error("the device row of " + device_id + " was not created");
+      long long device_pk = *pk;
+      std::string metric = a.metric, kind = a.kind, severity = a.severity, state = a.state,
+                  message = a.message, ack_by = a.acknowledged_by;
+      double tmin = a.threshold_min.value_or(0), tmax = a.threshold_max.value_or(0);
+      double first = a.first_value, last = a.last_value, peak = a.peak_value;
+      long long count = a.count, raised_ts = a.raised_ts_ms,
+                raised_received_at = a.raised_received_at_ms, updated_ts = a.updated_ts_ms,
+                cleared_ts = a.cleared_ts_ms.value_or(0), ack_at = a.acknowledged_at_ms.value_or(0);
+      int acknowledged = a.acknowledged ? 1 : 0;
+      soci::indicator tmin_ind = a.threshold_min ? soci::i_ok : soci::i_null;
+      soci::indicator tmax_ind = a.threshold_max ? soci::i_ok : soci::i_null;
+      soci::indicator cleared_ind = a.cleared_ts_ms ? soci::i_ok : soci::i_null;
+      soci::indicator ack_at_ind = a.acknowledged_at_ms ? soci::i_ok : soci::i_null;
+      soci::indicator ack_by_ind = a.acknowledged_by.empty() ? soci::i_null : soci::i_ok;
+      long long id = 0;
+      soci::statement st(s);
+      st.exchange(soci::use(device_pk));
+      st.exchange(soci::use(metric));
+      st.exchange(soci::use(kind));
+      st.exchange(soci::use(severity));
+      st.exchange(soci::use(state));
+      st.exchange(soci::use(message));
+      st.exchange(soci::use(tmin, tmin_ind));
+      st.exchange(soci::use(tmax, tmax_ind));
+      st.exchange(soci::use(first));
+      st.exchange(soci::use(last));
+      st.exchange(soci::use(peak));
+      st.exchange(soci::use(count));
+      st.exchange(soci::use(raised_ts));
+      st.exchange(soci::use(raised_received_at));
+      st.exchange(soci::use(updated_ts));
+      st.exchange(soci::use(cleared_ts, cleared_ind));
+      st.exchange(soci::use(acknowledged));
+      st.exchange(soci::use(ack_at, ack_at_ind));
+      st.exchange(soci::use(ack_by, ack_by_ind));
+      if (d_.ids == detail::IdRetrieval::returning) st.exchange(soci::into(id));
+      st.alloc();
+      st.prepare(std::string(d_.insert_alert));
+      st.define_and_bind();
+      st.execute(true);
+      if (d_.ids == detail::IdRetrieval::returning) {
+        while (st.fetch()) {
+        }
+      } else {
+        s.get_last_insert_id("alerts", id);
+      }
+      tx.commit();
+      return static_cast<std::int64_t>(id);
+    });
+  }
+
   void ping() override {
     return with_session([&](soci::session& s) -> void {
       int one = 0;

@@ -130,6 +130,56 @@ TEST_F(PipelineE2E, AlertIsRaisedUpdatedClearedAndAcknowledged) {
   EXPECT_EQ(iotd->post("/api/v1/alerts/999999/ack", "", {{"Authorization", std::string("Bearer ") + kTestAdminKey}}).status, 404);
 }
 
+// Rules written over REST apply from the next message on, without a restart; a manual
+// alert on the same device and metric neither blocks nor clears the rule's alert.
+TEST_F(PipelineE2E, RuleChangesApplyWithoutARestartAndManualAlertsStandApart) {
+  const std::map<std::string, std::string> admin{{"X-API-Key", kTestAdminKey}};
+  auto manual = iotd->post("/api/v1/alerts",
+                           R"({"device_id": "rule-dev", "metric": "temperature",
+                               "severity": "info", "message": "probe replaced"})",
+                           admin);
+  ASSERT_EQ(manual.status, 201) << manual.body;
+  const auto manual_id = manual.json()["id"].get<long long>();
+
+  auto put = iotd->request("PUT", "/api/v1/rules/temperature?device_id=rule-dev",
+                           R"({"max": 30, "severity": "critical"})", admin);
+  ASSERT_EQ(put.status, 201) << put.body;
+  publish({{"sensors/rule-dev/data", R"({"temperature": 35, "timestamp": 1767225600})"}});
+  json alerts;
+  ASSERT_TRUE(eventually([&] {
+    alerts = iotd->get("/api/v1/alerts?device_id=rule-dev&state=active").json();
+    return alerts["count"] == 2;
+  }, 10s)) << alerts.dump() << iotd->log();
+  json raised;
+  for (const auto& a : alerts["data"])
+    if (a["kind"] == "threshold") raised = a;
+  ASSERT_TRUE(raised.is_object()) << alerts.dump();
+  EXPECT_EQ(raised["threshold_max"], 30);
+  EXPECT_EQ(raised["severity"], "critical");
+  EXPECT_EQ(raised["first_value"], 35);
+
+  // Deleted: the global default (max 50) applies to the next message, which is inside it.
+  ASSERT_EQ(iotd->request("DELETE", "/api/v1/rules/temperature?device_id=rule-dev", "", admin).status, 204);
+  publish({{"sensors/rule-dev/data", R"({"temperature": 35, "timestamp": 1767225660})"}});
+  ASSERT_TRUE(eventually([&] {
+    return latest("rule-dev")["metrics"]["temperature"]["timestamp"] == "2026-01-01T00:01:00.000Z";
+  }, 10s)) << latest("rule-dev").dump();
+  ASSERT_TRUE(eventually([&] {
+    alerts = iotd->get("/api/v1/alerts?device_id=rule-dev").json();
+    return alerts["count"] == 2;
+  }, 10s)) << alerts.dump();
+  for (const auto& a : alerts["data"]) {
+    if (a["kind"] == "manual") {
+      EXPECT_EQ(a["id"], manual_id);
+      EXPECT_EQ(a["state"], "active");
+    } else {
+      EXPECT_EQ(a["id"], raised["id"]);  // no new alert
+      EXPECT_EQ(a["state"], "cleared");
+      EXPECT_EQ(a["count"], 1);
+    }
+  }
+}
+
 TEST_F(PipelineE2E, BadPayloadsAreRejectedWithReasonsAndGoodOnesStillStored) {
   publish({{"iot/device-001/telemetry", "not-json"},
            {"sensors/ESP32_001/data", R"({"temperature":nan,"humidity":nan,"gas":1873})"},

@@ -21,6 +21,9 @@ struct ApiContext {
   Counters* counters = nullptr;
   std::function<HealthSnapshot()> health;
   std::string version;
+  // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
+  // picked up before its next batch). May be empty.
+  std::function<void()> rules_changed;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -22,6 +22,14 @@ class Repository {
   virtual bool acknowledge_alert(std::int64_t id, const std::string& by, std::int64_t at_ms) = 0;
   virtual std::vector<RejectRecord> rejects(const RejectQuery& q) = 0;
   virtual std::vector<Rule> rules() = 0;
+  // Creates or replaces the rule of (metric, scope, scope_value); true when it was created.
+  virtual bool put_rule(const Rule& r) = 0;
+  // false when no such rule.
+  virtual bool delete_rule(const std::string& metric, const std::string& scope,
+                           const std::string& scope_value) = 0;
+  // Stores an alert as given (a manual one: the device row is created when the device has
+  // never been seen) and returns its id.
+  virtual std::int64_t insert_alert(const Alert& a) = 0;
   // Throws on failure; used by /health.
   virtual void ping() = 0;
 };

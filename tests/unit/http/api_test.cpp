@@ -65,6 +65,7 @@ class ApiTest : public ::testing::Test {
     ctx.counters = &counters_;
     ctx.health = [this] { return health_; };
     ctx.version = "1.2.3";
+    ctx.rules_changed = [this] { ++rules_changed_; };
     register_api_routes(router_, ctx);
     guard_ = make_route_guard(std::move(admin_key));
   }
@@ -205,6 +206,7 @@ class ApiTest : public ::testing::Test {
   HealthSnapshot health_;
   Router router_;
   RouteGuard guard_;
+  int rules_changed_ = 0;
 };
 
 // ---- routing ------------------------------------------------------------------------------
@@ -684,6 +686,174 @@ TEST_F(ApiTest, AlertsListShape) {
   ASSERT_EQ(acked["count"], 1);
   EXPECT_EQ(acked["data"][0]["id"], as[2].id);
   EXPECT_EQ(body(call("GET", "/api/v1/alerts?device_id=esp-1"))["count"], 2);
+}
+
+// ---- rules and manual alerts: the write side -----------------------------------------
+
+const std::map<std::string, std::string> kAdmin{{"x-api-key", "s3cret"}};
+
+TEST_F(ApiTest, PutRuleCreatesThenReplacesPerScopeAndTellsTheWriter) {
+  auto created = call("PUT", "/api/v1/rules/temperature?device_id=esp-1",
+                      R"({"max": 30, "hysteresis": 1.5, "severity": "critical"})", kAdmin);
+  EXPECT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(body(created), (json{{"metric", "temperature"}, {"scope", "device"},
+                                 {"scope_value", "esp-1"}, {"min", nullptr}, {"max", 30},
+                                 {"severity", "critical"}, {"hysteresis", 1.5}}));
+  EXPECT_EQ(rules_changed_, 1);
+  auto replaced = call("PUT", "/api/v1/rules/temperature?device_id=esp-1",
+                       R"({"min": -5, "max": 35})", kAdmin);
+  EXPECT_EQ(replaced.status, 200) << replaced.body;
+  EXPECT_EQ(body(replaced)["severity"], "warning");
+  EXPECT_EQ(rules_changed_, 2);
+  auto type = call("PUT", "/api/v1/rules/humidity?device_type=greenhouse", R"({"min": 20})", kAdmin);
+  EXPECT_EQ(type.status, 201) << type.body;
+  // The global seed default is replaced in place, not duplicated.
+  auto global = call("PUT", "/api/v1/rules/temperature", R"({"min": 1, "max": 45})", kAdmin);
+  EXPECT_EQ(global.status, 200) << global.body;
+  EXPECT_TRUE(body(global)["scope_value"].is_null());
+
+  // Stored: GET /rules shows every scope.
+  auto list = body(call("GET", "/api/v1/rules"))["data"];
+  ASSERT_EQ(list.size(), 7u);  // 5 seed defaults + device + type
+  std::map<std::string, json> by_key;
+  for (const auto& r : list)
+    by_key[r["metric"].get<std::string>() + "/" + r["scope"].get<std::string>()] = r;
+  EXPECT_EQ(by_key["temperature/device"]["min"], -5);
+  EXPECT_EQ(by_key["temperature/device"]["max"], 35);
+  EXPECT_EQ(by_key["temperature/device"]["hysteresis"], 0);
+  EXPECT_EQ(by_key["temperature/global"]["min"], 1);
+  EXPECT_EQ(by_key["temperature/global"]["max"], 45);
+  EXPECT_EQ(by_key["humidity/type"]["scope_value"], "greenhouse");
+  EXPECT_TRUE(by_key["humidity/type"]["max"].is_null());
+}
+
+TEST_F(ApiTest, PutRuleValidationNamesTheField) {
+  struct Case {
+    std::string target, body, field;
+  };
+  const std::vector<Case> cases{
+      {"/api/v1/rules/temperature?device_id=a&device_type=b", R"({"max": 1})", "device_id"},
+      {"/api/v1/rules/temp%20x", R"({"max": 1})", "metric"},
+      {"/api/v1/rules/temperature?device_id=bad%20id", R"({"max": 1})", "device_id"},
+      {"/api/v1/rules/temperature?device_type=", R"({"max": 1})", "device_type"},
+      {"/api/v1/rules/temperature", R"({"severity": "warning"})", "min or max"},
+      {"/api/v1/rules/temperature", R"({"min": 10, "max": 10})", "min"},
+      {"/api/v1/rules/temperature", R"({"min": "1", "max": 10})", "min"},
+      {"/api/v1/rules/temperature", R"({"max": 1e999})", "max"},
+      {"/api/v1/rules/temperature", R"({"max": true})", "max"},
+      {"/api/v1/rules/temperature", R"({"min": 0, "max": 10, "hysteresis": -1})", "hysteresis"},
+      {"/api/v1/rules/temperature", R"({"min": 0, "max": 10, "hysteresis": 10})", "hysteresis"},
+      {"/api/v1/rules/temperature", R"({"max": 10, "severity": "fatal"})", "severity"},
+      {"/api/v1/rules/temperature", R"({"max": 10, "severity": 3})", "severity"},
+      {"/api/v1/rules/temperature", R"({"maximum": 10})", "maximum"},
+      {"/api/v1/rules/temperature", R"([1])", "body"},
+      {"/api/v1/rules/temperature", "not json", "body"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("PUT", c.target, c.body, kAdmin);
+    EXPECT_EQ(r.status, 400) << c.target << " " << c.body << ": " << r.body;
+    auto j = body(r);
+    EXPECT_EQ(j["error"]["code"], "invalid_parameter") << c.body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(c.field), std::string::npos)
+        << c.body << ": " << r.body;
+  }
+  EXPECT_EQ(rules_changed_, 0);
+  EXPECT_EQ(repo_->rules().size(), 5u);  // nothing stored
+}
+
+TEST_F(ApiTest, RuleWritesNeedTheAdminKey) {
+  EXPECT_EQ(call("PUT", "/api/v1/rules/temperature", R"({"max": 1})").status, 401);
+  EXPECT_EQ(call("DELETE", "/api/v1/rules/temperature", "", {{"x-api-key", "nope"}}).status, 403);
+  EXPECT_EQ(call("POST", "/api/v1/alerts",
+                 R"({"device_id": "d", "severity": "info", "message": "m"})")
+                .status,
+            401);
+  EXPECT_EQ(rules_changed_, 0);
+  EXPECT_EQ(repo_->rules().size(), 5u);
+  EXPECT_TRUE(repo_->alerts(storage::AlertQuery{}).empty());
+}
+
+TEST_F(ApiTest, DeleteRuleIs204ThenNotFound) {
+  ASSERT_EQ(call("PUT", "/api/v1/rules/gas?device_type=kitchen", R"({"max": 800})", kAdmin).status,
+            201);
+  ASSERT_EQ(rules_changed_, 1);
+  // Another scope of the same metric is a different rule.
+  auto wrong_scope = call("DELETE", "/api/v1/rules/gas", "", kAdmin);
+  EXPECT_EQ(wrong_scope.status, 404) << wrong_scope.body;
+  EXPECT_EQ(body(wrong_scope)["error"]["code"], "not_found");
+  auto gone = call("DELETE", "/api/v1/rules/gas?device_type=kitchen", "", kAdmin);
+  EXPECT_EQ(gone.status, 204);
+  EXPECT_TRUE(gone.body.empty());
+  EXPECT_EQ(rules_changed_, 2);
+  EXPECT_EQ(call("DELETE", "/api/v1/rules/gas?device_type=kitchen", "", kAdmin).status, 404);
+  EXPECT_EQ(rules_changed_, 2);
+  // The global seed default can be deleted too.
+  EXPECT_EQ(call("DELETE", "/api/v1/rules/pressure", "", kAdmin).status, 204);
+  for (const auto& r : repo_->rules()) EXPECT_NE(r.metric, "pressure");
+  EXPECT_EQ(repo_->rules().size(), 4u);
+}
+
+TEST_F(ApiTest, ManualAlertIsStoredListedAndAcknowledgeable) {
+  auto r = call("POST", "/api/v1/alerts",
+                R"({"device_id": "never-seen", "metric": "door", "severity": "critical",
+                    "message": "door forced open", "value": 1})",
+                kAdmin);
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto j = body(r);
+  EXPECT_EQ(j["device_id"], "never-seen");
+  EXPECT_EQ(j["metric"], "door");
+  EXPECT_EQ(j["kind"], "manual");
+  EXPECT_EQ(j["severity"], "critical");
+  EXPECT_EQ(j["state"], "active");
+  EXPECT_EQ(j["message"], "door forced open");
+  EXPECT_EQ(j["first_value"], 1);
+  EXPECT_EQ(j["acknowledged"], false);
+  EXPECT_TRUE(j["threshold_max"].is_null());
+  const auto id = j["id"].get<std::int64_t>();
+  ASSERT_GT(id, 0);
+
+  auto list = body(call("GET", "/api/v1/alerts?device_id=never-seen&state=active"));
+  ASSERT_EQ(list["count"], 1);
+  EXPECT_EQ(list["data"][0]["id"], id);
+  EXPECT_EQ(list["data"][0]["kind"], "manual");
+
+  // Without the optional metric and value.
+  auto bare = call("POST", "/api/v1/alerts",
+                   R"({"device_id": "never-seen", "severity": "info", "message": "maintenance"})",
+                   kAdmin);
+  ASSERT_EQ(bare.status, 201) << bare.body;
+  EXPECT_EQ(body(bare)["metric"], "");
+  EXPECT_EQ(body(call("GET", "/api/v1/alerts?device_id=never-seen"))["count"], 2);
+
+  auto ack = call("POST", "/api/v1/alerts/" + std::to_string(id) + "/ack", R"({"by":"bob"})", kAdmin);
+  EXPECT_EQ(ack.status, 200);
+  EXPECT_EQ(repo_->alert(id)->acknowledged_by, "bob");
+  EXPECT_EQ(rules_changed_, 0);
+}
+
+TEST_F(ApiTest, ManualAlertValidationNamesTheField) {
+  struct Case {
+    std::string body, field;
+  };
+  const std::vector<Case> cases{
+      {R"({"severity": "info", "message": "m"})", "device_id"},
+      {R"({"device_id": "bad id", "severity": "info", "message": "m"})", "device_id"},
+      {R"({"device_id": "d", "metric": "a b", "severity": "info", "message": "m"})", "metric"},
+      {R"({"device_id": "d", "message": "m"})", "severity"},
+      {R"({"device_id": "d", "severity": "loud", "message": "m"})", "severity"},
+      {R"({"device_id": "d", "severity": "info"})", "message"},
+      {R"({"device_id": "d", "severity": "info", "message": ""})", "message"},
+      {R"({"device_id": "d", "severity": "info", "message": "m", "value": "x"})", "value"},
+      {R"({"device_id": "d", "severity": "info", "message": "m", "state": "cleared"})", "state"},
+      {R"("text")", "body"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("POST", "/api/v1/alerts", c.body, kAdmin);
+    EXPECT_EQ(r.status, 400) << c.body << ": " << r.body;
+    EXPECT_NE(body(r)["error"]["message"].get<std::string>().find(c.field), std::string::npos)
+        << c.body << ": " << r.body;
+  }
+  EXPECT_TRUE(repo_->alerts(storage::AlertQuery{}).empty());
 }
 
 TEST_F(ApiTest, AckNeedsTheAdminKey) {

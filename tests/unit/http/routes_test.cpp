@@ -26,10 +26,13 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/v1/aggregate"}, Access::open},
       {{"GET", "/api/v1/export"}, Access::open},
       {{"GET", "/api/v1/alerts"}, Access::open},
+      {{"POST", "/api/v1/alerts"}, Access::admin},
       {{"GET", "/api/v1/alerts/{id}"}, Access::open},
       {{"POST", "/api/v1/alerts/{id}/ack"}, Access::admin},
       {{"GET", "/api/v1/rejects"}, Access::admin},
       {{"GET", "/api/v1/rules"}, Access::open},
+      {{"PUT", "/api/v1/rules/{metric}"}, Access::admin},
+      {{"DELETE", "/api/v1/rules/{metric}"}, Access::admin},
       {{"GET", "/api/v1/devices/{id}/history"}, Access::open},
       {{"GET", "/api/v1/devices/{id}/aggregate"}, Access::open},
       {{"GET", "/api/health"}, Access::open},
@@ -134,7 +137,7 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
       EXPECT_FALSE(guard(route, req)) << route.pattern << " refused the admin key";
     }
   }
-  EXPECT_EQ(protected_routes, 3);
+  EXPECT_EQ(protected_routes, 6);  // ack x2, rejects, manual alert, rule put and delete
 }
 
 }  // namespace

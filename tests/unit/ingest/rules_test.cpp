@@ -151,5 +151,54 @@ TEST(Rules, LoadedActiveAlertsContinue) {
   EXPECT_EQ(book.dirty.count({"d", "temperature"}), 1u);
 }
 
+// A manual alert on the same device and metric is not part of the alarm state: the rule
+// raises its own alarm beside it and clearing that alarm leaves the manual one alone.
+TEST(Rules, ManualAlertsAreNotLoadedIntoTheAlarmBook) {
+  Alert manual;
+  manual.id = 3;
+  manual.device_id = "d";
+  manual.metric = "temperature";
+  manual.kind = "manual";
+  manual.state = "active";
+  AlarmBook book;
+  book.load({manual});
+  EXPECT_TRUE(book.active.empty());
+  std::vector<AlarmChange> ev;
+  evaluate(seed_rules(), reading("d", 1, {{"temperature", 60}}), "", book, ev);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].event, AlarmEvent::raised);
+  EXPECT_EQ(book.active.at({"d", "temperature"}).kind, "threshold");
+  EXPECT_EQ(book.active.at({"d", "temperature"}).id, 0);  // a new row, not the manual one
+}
+
+// A rule relaxed or deleted while its alarm is active: the alarm clears on the next value
+// that the rule now in force accepts (none: any value), and stays while values stay out.
+TEST(Rules, AlarmOfARelaxedOrDeletedRuleClearsOnItsNextAcceptedValue) {
+  RuleSet strict({rule("temperature", std::nullopt, 30, 0, "device", "d"), rule("temperature", 0, 50)});
+  AlarmBook book;
+  std::vector<AlarmChange> ev;
+  evaluate(strict, reading("d", 1, {{"temperature", 35}}), "", book, ev);
+  ASSERT_EQ(book.active.size(), 1u);
+  // Deleted device rule: the global 0-50 applies; 55 is still out, 35 is back in.
+  RuleSet global({rule("temperature", 0, 50)});
+  ev.clear();
+  evaluate(global, reading("d", 2, {{"temperature", 55}}), "", book, ev);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].event, AlarmEvent::updated);
+  ev.clear();
+  evaluate(global, reading("d", 3, {{"temperature", 35}}), "", book, ev);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].event, AlarmEvent::cleared);
+  EXPECT_TRUE(book.active.empty());
+  // No rule at all: an active alarm clears on its next value.
+  book = {};
+  evaluate(strict, reading("d", 4, {{"temperature", 99}}), "", book, ev);
+  ASSERT_EQ(book.active.size(), 1u);
+  ev.clear();
+  evaluate(RuleSet(std::vector<Rule>{}), reading("d", 5, {{"temperature", 99}}), "", book, ev);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].event, AlarmEvent::cleared);
+}
+
 }  // namespace
 }  // namespace iotd::ingest

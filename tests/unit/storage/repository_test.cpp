@@ -371,6 +371,104 @@ TEST_P(RepositoryTest, PingAndRules) {
   EXPECT_EQ(repo_->rules().size(), 5u);
 }
 
+TEST_P(RepositoryTest, PutRuleUpsertsPerScopeAndDeleteRemovesOne) {
+  auto find = [&](const std::string& metric, const std::string& scope,
+                  const std::string& value) -> std::optional<Rule> {
+    for (auto& r : repo_->rules())
+      if (r.metric == metric && r.scope == scope && r.scope_value == value) return r;
+    return std::nullopt;
+  };
+  Rule device;
+  device.metric = "temperature";
+  device.scope = "device";
+  device.scope_value = "esp-1";
+  device.max = 30;
+  device.severity = "critical";
+  device.hysteresis = 0.5;
+  EXPECT_TRUE(repo_->put_rule(device));
+  auto got = find("temperature", "device", "esp-1");
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->min);
+  EXPECT_EQ(got->max, 30);
+  EXPECT_EQ(got->severity, "critical");
+  EXPECT_EQ(got->hysteresis, 0.5);
+
+  // Replacing: the limits, severity and hysteresis all change, a bound can go away.
+  device.min = -10;
+  device.max.reset();
+  device.severity = "info";
+  device.hysteresis = 0;
+  EXPECT_FALSE(repo_->put_rule(device));
+  got = find("temperature", "device", "esp-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->min, -10);
+  EXPECT_FALSE(got->max);
+  EXPECT_EQ(got->severity, "info");
+  EXPECT_EQ(got->hysteresis, 0);
+
+  // The seed's global rule is replaced in place; a type rule is one more row.
+  Rule global;
+  global.metric = "temperature";
+  global.min = 5;
+  global.max = 45;
+  EXPECT_FALSE(repo_->put_rule(global));
+  Rule type = global;
+  type.scope = "type";
+  type.scope_value = "greenhouse";
+  EXPECT_TRUE(repo_->put_rule(type));
+  EXPECT_EQ(repo_->rules().size(), 7u);
+  EXPECT_EQ(find("temperature", "global", "")->max, 45);
+
+  EXPECT_TRUE(repo_->delete_rule("temperature", "device", "esp-1"));
+  EXPECT_FALSE(repo_->delete_rule("temperature", "device", "esp-1"));
+  EXPECT_FALSE(repo_->delete_rule("temperature", "device", "esp-2"));
+  EXPECT_FALSE(find("temperature", "device", "esp-1"));
+  EXPECT_TRUE(find("temperature", "type", "greenhouse"));
+  EXPECT_EQ(repo_->rules().size(), 6u);
+}
+
+TEST_P(RepositoryTest, InsertAlertCreatesTheDeviceWhenMissing) {
+  // One device known to the writer, one never seen.
+  store({make_reading("known", kT0, {{"temperature", 20}}, 1)});
+  Alert a;
+  a.device_id = "never-seen";
+  a.metric = "";
+  a.kind = "manual";
+  a.severity = "critical";
+  a.message = "tamper switch";
+  a.first_value = a.last_value = a.peak_value = 1;
+  a.raised_ts_ms = a.raised_received_at_ms = a.updated_ts_ms = kT0 + 5;
+  const auto id = repo_->insert_alert(a);
+  ASSERT_GT(id, 0);
+  a.device_id = "known";
+  a.message = "inspect";
+  const auto id2 = repo_->insert_alert(a);
+  ASSERT_GT(id2, id);
+
+  auto got = repo_->alert(id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->device_id, "never-seen");
+  EXPECT_EQ(got->kind, "manual");
+  EXPECT_EQ(got->severity, "critical");
+  EXPECT_EQ(got->state, "active");
+  EXPECT_EQ(got->message, "tamper switch");
+  EXPECT_EQ(got->metric, "");
+  EXPECT_FALSE(got->threshold_min);
+  EXPECT_FALSE(got->threshold_max);
+  EXPECT_EQ(got->raised_ts_ms, kT0 + 5);
+  EXPECT_FALSE(got->acknowledged);
+  AlertQuery q;
+  q.device_id = "known";
+  auto known = repo_->alerts(q);
+  ASSERT_EQ(known.size(), 1u);
+  EXPECT_EQ(known[0].id, id2);
+  // The writer's view of active alerts includes it; its alarm book skips manual ones.
+  bool listed = false;
+  for (const auto& x : ws_->active_alerts()) listed = listed || x.id == id;
+  EXPECT_TRUE(listed);
+  EXPECT_TRUE(repo_->acknowledge_alert(id, "alice", kT0 + 100));
+}
+
 TEST_P(RepositoryTest, ReadersRunBesideTheWriter) {
   std::atomic<bool> done{false};
   std::atomic<int> errors{0}, queries{0};
