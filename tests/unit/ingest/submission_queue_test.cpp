@@ -37,8 +37,8 @@ struct Recorder {
 };
 
 TEST(SubmissionQueue, ReadHandsOverItemsInOrderAsHttpMessages) {
+  Recorder rec;  // outlives q: q's destructor completes what is still queued
   SubmissionQueue q;
-  Recorder rec;
   ASSERT_EQ(q.submit(items({"a", "b"}, "dev-1"), Clock::now() + 10s, rec.callback()), Admission::accepted);
   std::vector<InputMessage> out;
   EXPECT_EQ(q.read(out, 100, 1 << 20, 0ms), 2u);
@@ -55,8 +55,8 @@ TEST(SubmissionQueue, ReadHandsOverItemsInOrderAsHttpMessages) {
 }
 
 TEST(SubmissionQueue, CompletionRunsOnceAfterTheLastItemCommitsWithEveryOutcome) {
+  Recorder rec;  // outlives q: q's destructor completes what is still queued
   SubmissionQueue q;
-  Recorder rec;
   ASSERT_EQ(q.submit(items({"a", "b", "c"}), Clock::now() + 10s, rec.callback()), Admission::accepted);
   std::vector<InputMessage> first, second;
   ASSERT_EQ(q.read(first, 2, 1 << 20, 0ms), 2u);  // a batch boundary splits the submission
@@ -76,8 +76,8 @@ TEST(SubmissionQueue, CompletionRunsOnceAfterTheLastItemCommitsWithEveryOutcome)
 }
 
 TEST(SubmissionQueue, RefusesAtOnceWhenFullAndAcceptsAgainOnceTheWriterTookItems) {
+  Recorder a, b;  // outlive q: q's destructor completes what is still queued
   SubmissionQueue q({.max_items = 3, .max_bytes = 1 << 20});
-  Recorder a, b;
   EXPECT_EQ(q.submit(items({"1", "2"}), Clock::now() + 10s, a.callback()), Admission::accepted);
   EXPECT_EQ(q.submit(items({"3", "4"}), Clock::now() + 10s, b.callback()), Admission::queue_full);
   EXPECT_EQ(q.submit(items({"1", "2", "3", "4"}), Clock::now() + 10s, b.callback()), Admission::too_large);
@@ -88,16 +88,16 @@ TEST(SubmissionQueue, RefusesAtOnceWhenFullAndAcceptsAgainOnceTheWriterTookItems
 }
 
 TEST(SubmissionQueue, ByteBoundRefusesToo) {
+  Recorder a;  // outlives q: q's destructor completes what is still queued
   SubmissionQueue q({.max_items = 100, .max_bytes = 10});
-  Recorder a;
   EXPECT_EQ(q.submit(items({"123456"}), Clock::now() + 10s, a.callback()), Admission::accepted);
   EXPECT_EQ(q.submit(items({"123456"}), Clock::now() + 10s, a.callback()), Admission::queue_full);
   EXPECT_EQ(q.submit(items({"12345678901"}), Clock::now() + 10s, a.callback()), Admission::too_large);
 }
 
 TEST(SubmissionQueue, ASubmissionPastItsDeadlineIsDroppedAsTimedOutNotHandedToTheWriter) {
+  Recorder late, fresh;  // outlive q
   SubmissionQueue q;
-  Recorder late, fresh;
   ASSERT_EQ(q.submit(items({"x", "y"}), Clock::now() - 1ms, late.callback()), Admission::accepted);
   ASSERT_EQ(q.submit(items({"z"}), Clock::now() + 10s, fresh.callback()), Admission::accepted);
   std::vector<InputMessage> out;
@@ -110,8 +110,8 @@ TEST(SubmissionQueue, ASubmissionPastItsDeadlineIsDroppedAsTimedOutNotHandedToTh
 }
 
 TEST(SubmissionQueue, CloseCompletesQueuedAndPartlyTakenSubmissionsAsStoppedAndRefusesMore) {
+  Recorder queued, partial;  // outlive q
   SubmissionQueue q;
-  Recorder queued, partial;
   ASSERT_EQ(q.submit(items({"p1", "p2"}), Clock::now() + 10s, partial.callback()), Admission::accepted);
   ASSERT_EQ(q.submit(items({"q1"}), Clock::now() + 10s, queued.callback()), Admission::accepted);
   std::vector<InputMessage> out;
@@ -134,7 +134,6 @@ TEST(SubmissionQueue, ReadWaitsForASubmissionAndTheReadyHookFires) {
   std::vector<InputMessage> out;
   std::jthread submitter([&] {
     std::this_thread::sleep_for(50ms);
-    Recorder r;
     q.submit(items({"late"}), Clock::now() + 10s, [](SubmitResult) {});
   });
   const auto t0 = Clock::now();
