@@ -36,9 +36,11 @@ class WriterTest : public ::testing::Test {
   Counters counters;
   CountingAckSink acks{counters};
   CommandAckSink* ack_sink = &acks;  // what open() wires
-  std::unique_ptr<Writer> writer;
+  // Declared before the writer so they outlive it: the writer thread may still be calling
+  // the commit listener when a test body ends.
   std::vector<CommitEvent> events;
   std::mutex events_mu;
+  std::unique_ptr<Writer> writer;
 
   void SetUp() override {
     storage::migrate(spec);
