@@ -137,4 +137,56 @@ std::optional<std::int64_t> find_metric_id(soci::session& s, const std::string& 
   return id;
 }
 
+// One alert row, all 19 columns bound; returns its id (RETURNING or the last insert id).
+std::int64_t insert_alert_row(soci::session& s, const SqlDialect& d, long long device_pk,
+                              const Alert& a) {
+  std::string metric = a.metric, kind = a.kind, severity = a.severity, state = a.state,
+              message = a.message, ack_by = a.acknowledged_by;
+  double tmin = a.threshold_min.value_or(0), tmax = a.threshold_max.value_or(0);
+  double first = a.first_value, last = a.last_value, peak = a.peak_value;
+  long long count = a.count, raised_ts = a.raised_ts_ms,
+            raised_received_at = a.raised_received_at_ms, updated_ts = a.updated_ts_ms,
+            cleared_ts = a.cleared_ts_ms.value_or(0),
+            ack_at = a.acknowledged_at_ms.value_or(0);
+  int acknowledged = a.acknowledged ? 1 : 0;
+  soci::indicator tmin_ind = a.threshold_min ? soci::i_ok : soci::i_null;
+  soci::indicator tmax_ind = a.threshold_max ? soci::i_ok : soci::i_null;
+  soci::indicator cleared_ind = a.cleared_ts_ms ? soci::i_ok : soci::i_null;
+  soci::indicator ack_at_ind = a.acknowledged_at_ms ? soci::i_ok : soci::i_null;
+  soci::indicator ack_by_ind = a.acknowledged_by.empty() ? soci::i_null : soci::i_ok;
+  long long id = 0;
+  soci::statement st(s);
+  st.exchange(soci::use(device_pk));
+  st.exchange(soci::use(metric));
+  st.exchange(soci::use(kind));
+  st.exchange(soci::use(severity));
+  st.exchange(soci::use(state));
+  st.exchange(soci::use(message));
+  st.exchange(soci::use(tmin, tmin_ind));
+  st.exchange(soci::use(tmax, tmax_ind));
+  st.exchange(soci::use(first));
+  st.exchange(soci::use(last));
+  st.exchange(soci::use(peak));
+  st.exchange(soci::use(count));
+  st.exchange(soci::use(raised_ts));
+  st.exchange(soci::use(raised_received_at));
+  st.exchange(soci::use(updated_ts));
+  st.exchange(soci::use(cleared_ts, cleared_ind));
+  st.exchange(soci::use(acknowledged));
+  st.exchange(soci::use(ack_at, ack_at_ind));
+  st.exchange(soci::use(ack_by, ack_by_ind));
+  if (d.ids == IdRetrieval::returning) st.exchange(soci::into(id));
+  st.alloc();
+  st.prepare(std::string(d.insert_alert));
+  st.define_and_bind();
+  st.execute(true);
+  if (d.ids == IdRetrieval::returning) {
+    while (st.fetch()) {
+    }
+  } else {
+    s.get_last_insert_id("alerts", id);
+  }
+  return static_cast<std::int64_t>(id);
+}
+
 }  // namespace iotd::storage::detail

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "dialect.hpp"
 #include "iotd/storage/types.hpp"
 
 namespace soci {
@@ -44,6 +45,9 @@ extern const std::string_view kSelectAlerts;
 std::vector<Alert> fetch_alerts(soci::session& s, SqlBuilder& q);
 std::vector<Rule> fetch_rules(soci::session& s);
 std::optional<std::int64_t> find_device_pk(soci::session& s, const std::string& device_id);
+// Inserts one alert row (the writer's and the manual-alert path); returns its id.
+std::int64_t insert_alert_row(soci::session& s, const SqlDialect& d, long long device_pk,
+                              const Alert& a);
 std::optional<std::int64_t> find_metric_id(soci::session& s, const std::string& name);
 
 }  // namespace iotd::storage::detail
