@@ -79,6 +79,15 @@ TEST_F(DevicesE2E, TypeScopedRuleFiresForTheTypedDeviceAndKeysRotateAndDeleteKee
   EXPECT_TRUE(call("GET", "/api/v1/devices/boiler-1", "", {}).json()["last_seen_at"].is_string())
       << "the writer keeps last_seen_at";
 
+  // PATCH over the real server, and seed 003's view of the same device.
+  auto patched = call("PATCH", "/api/v1/devices/boiler-1", R"({"location": "cellar"})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.json()["type"], "boiler");
+  auto seed = call("GET", "/api/devices/boiler-1", "", {});
+  ASSERT_EQ(seed.status, 200) << seed.body;
+  EXPECT_EQ(seed.json()["device_type"], "boiler");
+  EXPECT_EQ(seed.json()["location"], "cellar");
+
   // Heartbeat with the device's own key; rotation revokes the old key at once.
   EXPECT_EQ(call("POST", "/api/v1/devices/boiler-1/heartbeat", "", {{"X-API-Key", key}}).status, 200);
   auto rotated = call("POST", "/api/v1/devices/boiler-1/key");
