@@ -118,4 +118,12 @@ void write_device_seed003(JsonWriter& w, const storage::Device& d) {
   w.end_object();
 }
 
+std::string with_api_key(std::string device_json, std::string_view key) {
+  device_json.pop_back();  // the object's closing brace
+  JsonWriter k(80);
+  k.str(key);
+  device_json += ",\"api_key\":" + k.take() + '}';
+  return device_json;
+}
+
 }  // namespace iotd::http::api

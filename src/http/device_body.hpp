@@ -39,4 +39,8 @@ void write_device(JsonWriter& w, const storage::Device& d);
 // metadata, created_at, updated_at, last_seen.
 void write_device_seed003(JsonWriter& w, const storage::Device& d);
 
+// A written device object with "api_key" added: the create and rotate responses, the only
+// ones that carry a key.
+std::string with_api_key(std::string device_json, std::string_view key);
+
 }  // namespace iotd::http::api

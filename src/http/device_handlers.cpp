@@ -22,14 +22,7 @@ ApiError no_device(const std::string& id) { return not_found("no device " + id);
 Response device_json(int status, const storage::Device& d, const std::string* key) {
   JsonWriter w(512);
   write_device(w, d);
-  std::string body = w.take();
-  if (key) {
-    body.pop_back();  // the closing brace
-    JsonWriter k(80);
-    k.str(*key);
-    body += ",\"api_key\":" + k.take() + '}';
-  }
-  return json_response(status, std::move(body));
+  return json_response(status, key ? with_api_key(w.take(), *key) : w.take());
 }
 
 }  // namespace

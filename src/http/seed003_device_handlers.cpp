@@ -23,14 +23,8 @@ std::optional<ApiError> bad_id(const std::string& id) {
 Response one_device(int status, const storage::Device& d, const std::string* key = nullptr) {
   JsonWriter w(512);
   write_device_seed003(w, d);
-  std::string body = w.take();
-  if (key) {  // shown once, as on v1's create
-    body.pop_back();
-    JsonWriter k(80);
-    k.str(*key);
-    body += ",\"api_key\":" + k.take() + '}';
-  }
-  return json_response(status, std::move(body));
+  // The key shown once, as on v1's create.
+  return json_response(status, key ? with_api_key(w.take(), *key) : w.take());
 }
 
 Response message(std::string_view text) {
