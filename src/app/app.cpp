@@ -16,6 +16,7 @@
 #include "iotd/core/time.hpp"
 #include "iotd/http/api.hpp"
 #include "iotd/http/auth.hpp"
+#include "iotd/http/device_keys.hpp"
 #include "iotd/http/server.hpp"
 #include "iotd/ingest/command_ack.hpp"
 #include "iotd/ingest/journal_input.hpp"
@@ -117,6 +118,8 @@ struct App::Impl {
   std::unique_ptr<ingest::CountingAckSink> command_acks;
   std::unique_ptr<ingest::Writer> writer;
   http::Router router;
+  // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
+  http::DeviceKeys device_keys;
   std::unique_ptr<http::Server> server;
   // Also the outbound MqttPublisher (commands) once connected; null when MQTT is disabled.
   std::unique_ptr<mqtt::MqttSource> mqtt;
@@ -173,6 +176,10 @@ struct App::Impl {
     ctx.health = [this] { return health(); };
     ctx.version = IOTD_VERSION;
     ctx.rules_changed = [w = writer.get()] { w->reload_rules(); };
+    // Devices (issue 9): keys from the database, kept current by the devices API.
+    device_keys.load(repo->device_keys());
+    ctx.device_keys = &device_keys;
+    ctx.device_changed = [w = writer.get()](const std::string& id) { w->device_changed(id); };
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;
@@ -181,8 +188,7 @@ struct App::Impl {
     so.body_limit = cfg.http_body_limit;
     so.cors_origins = cfg.cors_origins;
     so.counters = &counters;
-    // Device keys are not issued yet: without a resolver, device routes refuse every key.
-    so.guard = http::make_route_guard(cfg.admin_key);
+    so.guard = http::make_route_guard(cfg.admin_key, device_keys.resolver());
     // Every route is in the router now: name them for http_responses by router index.
     std::vector<std::string> patterns;
     for (const auto& r : router.routes()) patterns.push_back(r.pattern);

@@ -122,6 +122,10 @@ std::optional<std::string> presented_key(const Request& req) {
   return std::string(a);
 }
 
+bool may_act_for(const Request& req, std::string_view device_id) {
+  return req.auth_device.empty() || req.auth_device == device_id;
+}
+
 RouteGuard make_route_guard(std::string admin_key, DeviceKeyResolver resolver) {
   auto guard = std::make_shared<const Guard>(std::move(admin_key), std::move(resolver));
   return [guard](const Route& route, Request& req) -> std::optional<Response> {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "api_common.hpp"
 
@@ -49,5 +51,34 @@ Response seed003_metrics(const ApiContext& ctx, const Request& req, const PathPa
 Response seed003_alerts(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_acknowledge(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_stats(const ApiContext& ctx, const Request& req, const PathParams& pp);
+
+// device_handlers.cpp: the device registry and keys (issue 9).
+Response devices(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response create_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response put_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response patch_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response delete_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response device_heartbeat(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response rotate_device_key(const ApiContext& ctx, const Request& req, const PathParams& pp);
+// Shared with seed 003's device routes: a new device with its key (nullopt and `err` when
+// refused), a delete that also drops the key, latest values and writer cache entry, the
+// writer's cache hook and the list's query parameters.
+struct DeviceFields;
+std::optional<storage::Device> store_new_device(const ApiContext& ctx, const DeviceFields& f,
+                                                std::string& key, ApiError& err);
+bool remove_device(const ApiContext& ctx, const std::string& id, bool purge);
+void device_changed(const ApiContext& ctx, const std::string& device_id);
+Parsed<storage::DeviceQuery> parse_devices_query(const Request& req);
+
+// seed003_device_handlers.cpp (seed 003's device registry: /api/devices..., device_by_status).
+Response seed003_devices(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_create_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_update_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_delete_device(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_heartbeat(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_create_alert(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed003_raw_data(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
 }  // namespace iotd::http::api

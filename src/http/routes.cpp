@@ -41,6 +41,15 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/api/v1/rules",                      Exec::blocking,  Access::open,   Flavor::v1,       api::rules},
   {"PUT",  "/api/v1/rules/{metric}",             Exec::blocking,  Access::admin,  Flavor::v1,       api::put_rule},
   {"DELETE", "/api/v1/rules/{metric}",           Exec::blocking,  Access::admin,  Flavor::v1,       api::delete_rule},
+  // Devices (issue 9): the registry and its keys; the key is shown by create and rotate only.
+  {"GET",  "/api/v1/devices",                    Exec::blocking,  Access::open,   Flavor::v1,       api::devices},
+  {"POST", "/api/v1/devices",                    Exec::blocking,  Access::admin,  Flavor::v1,       api::create_device},
+  {"GET",  "/api/v1/devices/{id}",               Exec::blocking,  Access::open,   Flavor::v1,       api::device},
+  {"PUT",  "/api/v1/devices/{id}",               Exec::blocking,  Access::admin,  Flavor::v1,       api::put_device},
+  {"PATCH", "/api/v1/devices/{id}",              Exec::blocking,  Access::admin,  Flavor::v1,       api::patch_device},
+  {"DELETE", "/api/v1/devices/{id}",             Exec::blocking,  Access::admin,  Flavor::v1,       api::delete_device},
+  {"POST", "/api/v1/devices/{id}/heartbeat",     Exec::blocking,  Access::device_or_admin, Flavor::v1, api::device_heartbeat},
+  {"POST", "/api/v1/devices/{id}/key",           Exec::blocking,  Access::admin,  Flavor::v1,       api::rotate_device_key},
   // Seed 001 per-device paths: the same handlers, the device from the path.
   {"GET",  "/api/v1/devices/{id}/history",       Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
   {"GET",  "/api/v1/devices/{id}/aggregate",     Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
@@ -59,6 +68,15 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/api/devices/{id}/alerts",           Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_alerts},
   {"POST", "/api/alerts/{id}/acknowledge",       Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_acknowledge},
   {"GET",  "/api/stats",                         Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_stats},
+  // Seed 003's device registry (issue 9); writes need the admin key (the seed had no auth).
+  {"GET",  "/api/devices",                       Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_devices},
+  {"POST", "/api/devices",                       Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_create_device},
+  {"GET",  "/api/devices/{id}",                  Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_device},
+  {"PUT",  "/api/devices/{id}",                  Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_update_device},
+  {"DELETE", "/api/devices/{id}",                Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_delete_device},
+  {"POST", "/api/devices/{id}/heartbeat",        Exec::blocking,  Access::device_or_admin, Flavor::seed003, api::seed003_heartbeat},
+  {"POST", "/api/devices/{id}/alerts",           Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_create_alert},
+  {"GET",  "/api/devices/{id}/raw-data",         Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_raw_data},
 };
 // clang-format on
 

@@ -70,10 +70,17 @@ Response seed003_stats(const ApiContext& ctx, const Request&, const PathParams&)
   q.acknowledged = false;
   q.limit = static_cast<int>(kCompatMaxRows);
   const auto unacknowledged = ctx.repo->alerts(q).size();
-  JsonWriter w(128);
+  // Registered devices by status (a device deleted without purge is not counted).
+  const auto by_status = ctx.repo->devices_by_status();
+  std::int64_t total = 0;
+  for (const auto& [status, n] : by_status) total += n;
+  JsonWriter w(128 + by_status.size() * 48);
   w.begin_object();
-  w.key("total_devices").integer(ctx.latest ? static_cast<std::int64_t>(ctx.latest->device_count()) : 0);
-  w.key("device_by_status").begin_array().end_array();
+  w.key("total_devices").integer(total);
+  w.key("device_by_status").begin_array();
+  for (const auto& [status, n] : by_status)
+    w.begin_object().key("status").str(status).key("count").integer(n).end_object();
+  w.end_array();
   w.key("unacknowledged_alerts").integer(static_cast<std::int64_t>(unacknowledged));
   w.end_object();
   return ok_json(w);

@@ -72,6 +72,35 @@ void Writer::set_commit_listener(std::function<void(const CommitEvent&)> listene
 
 void Writer::reload_rules() { reload_rules_ = true; }
 
+void Writer::device_changed(std::string device_id) {
+  {
+    std::lock_guard lock(devices_mu_);
+    changed_devices_.push_back(std::move(device_id));
+  }
+  devices_changed_ = true;
+}
+
+// Writer thread, between batches (outside a transaction).
+void Writer::apply_device_changes() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(devices_mu_);
+    ids.swap(changed_devices_);
+  }
+  try {
+    for (const auto& id : ids) {
+      store_.forget_device(id);
+      if (!store_.device_known(id)) latest_.erase(id);
+    }
+    book_.load(store_.active_alerts());
+  } catch (const std::exception& e) {
+    spdlog::error("applying device changes failed (will retry): {}", e.what());
+    std::lock_guard lock(devices_mu_);
+    for (auto& id : ids) changed_devices_.push_back(std::move(id));
+    devices_changed_ = true;
+  }
+}
+
 std::string Writer::last_error() const {
   std::lock_guard lock(error_mu_);
   return last_error_;
@@ -222,6 +251,7 @@ void Writer::run() {
     }
     // Checked after the batch is taken, not before the wait: a rule changed while the
     // writer waited already applies to the batch that woke it.
+    if (devices_changed_.exchange(false)) apply_device_changes();
     if (reload_rules_.exchange(false)) {
       try {
         rules_ = RuleSet(store_.rules());
@@ -507,7 +537,9 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   for (std::size_t i = 0; i < p.readings.size(); ++i) {
     if (!ids[i]) continue;
     stored.push_back(i);
-    evaluate(rules_, p.readings[i], "", book, events);
+    // The device's type reaches the rules, so type-scoped rules apply (precedence device >
+    // type > global).
+    evaluate(rules_, p.readings[i], store_.device_type(p.readings[i].device_id), book, events);
   }
   std::vector<storage::Alert> changed;
   for (auto& a : book.closed) {

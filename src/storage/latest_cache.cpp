@@ -28,6 +28,11 @@ void LatestCache::load(std::vector<DeviceLatest> rows) {
   }
 }
 
+void LatestCache::erase(const std::string& device_id) {
+  std::unique_lock lock(mu_);
+  by_device_.erase(device_id);
+}
+
 std::optional<DeviceLatest> LatestCache::device(const std::string& device_id) const {
   std::shared_lock lock(mu_);
   auto it = by_device_.find(device_id);

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "device_sql.hpp"
 #include "dialect.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/storage/database.hpp"
@@ -434,6 +435,39 @@ class SociRepository final : public Repository {
       s << "SELECT 1", soci::into(one);
       if (one != 1) throw std::runtime_error("database ping returned no row");
     });
+  }
+
+  // Devices: the SQL is in device_repository.cpp.
+  std::vector<Device> devices(const DeviceQuery& q) override {
+    return with_session([&](soci::session& s) { return detail::select_devices(s, q); });
+  }
+  std::optional<Device> device(const std::string& device_id) override {
+    return with_session([&](soci::session& s) { return detail::select_device(s, device_id); });
+  }
+  bool create_device(const Device& d, const std::string& key_hash) override {
+    return with_session([&](soci::session& s) { return detail::create_device(s, d, key_hash); });
+  }
+  bool update_device(const Device& d) override {
+    return with_session([&](soci::session& s) { return detail::update_device(s, d); });
+  }
+  bool set_device_key(const std::string& device_id, const std::string& key_hash,
+                      std::int64_t now_ms) override {
+    return with_session(
+        [&](soci::session& s) { return detail::set_device_key(s, device_id, key_hash, now_ms); });
+  }
+  bool device_heartbeat(const std::string& device_id, std::int64_t now_ms) override {
+    return with_session(
+        [&](soci::session& s) { return detail::device_heartbeat(s, device_id, now_ms); });
+  }
+  bool delete_device(const std::string& device_id, bool purge, std::int64_t now_ms) override {
+    return with_session(
+        [&](soci::session& s) { return detail::delete_device(s, device_id, purge, now_ms); });
+  }
+  std::vector<DeviceKeyHash> device_keys() override {
+    return with_session([&](soci::session& s) { return detail::select_device_keys(s); });
+  }
+  std::map<std::string, std::int64_t> devices_by_status() override {
+    return with_session([&](soci::session& s) { return detail::count_devices_by_status(s); });
   }
 
  private:

@@ -30,6 +30,7 @@
 #include <tuple>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "column_arrays.hpp"
@@ -123,7 +124,7 @@ class SociWriteStore final : public WriteStore {
                             "FROM devices d "
                             "LEFT JOIN latest_values lv ON lv.device_pk = d.pk "
                             "LEFT JOIN metric_names mn ON mn.id = lv.metric_id "
-                            "ORDER BY d.device_id",
+                            "WHERE d.status <> 'deleted' ORDER BY d.device_id",
            soci::into(device_id), soci::into(last_seen, seen_ind), soci::into(name, name_ind),
            soci::into(ts, ts_ind), soci::into(value, value_ind));
       st.execute();
@@ -147,14 +148,25 @@ class SociWriteStore final : public WriteStore {
 
   // --- devices ---
 
+  // A device deleted without purge (status "deleted") is not known: it is admitted again
+  // only by auto-registration, which revives its row (device_pk_for).
   bool device_known(const std::string& device_id) override {
-    if (devices_.contains(device_id)) return true;
+    if (devices_.contains(device_id)) return !deleted_.contains(device_id);
     return guarded([&] {
       // Registered by someone else (the devices API) since we loaded the cache?
-      auto pk = detail::find_device_pk(*sql_, device_id);
-      if (!pk) return false;
-      devices_.emplace(device_id, *pk);
+      long long pk = 0;
+      std::string type, status;
+      soci::indicator type_ind;
+      *sql_ << "SELECT pk, type, status FROM devices WHERE device_id = :device_id",
+          soci::into(pk), soci::into(type, type_ind), soci::into(status), soci::use(device_id);
+      if (!sql_->got_data()) return false;
+      devices_.emplace(device_id, pk);
+      if (type_ind == soci::i_ok && !type.empty()) device_types_[device_id] = type;
       if (in_tx_) new_devices_.push_back(device_id);  // we cannot tell who created it
+      if (status == "deleted") {
+        deleted_.insert(device_id);
+        return false;
+      }
       return true;
     });
   }
@@ -162,9 +174,21 @@ class SociWriteStore final : public WriteStore {
   std::int64_t device_count() override {
     return guarded([&] {
       long long n = 0;
-      *sql_ << "SELECT COUNT(*) FROM devices", soci::into(n);  // sees our open transaction
+      // Sees our open transaction.
+      *sql_ << "SELECT COUNT(*) FROM devices WHERE status <> 'deleted'", soci::into(n);
       return static_cast<std::int64_t>(n);
     });
+  }
+
+  std::string_view device_type(const std::string& device_id) override {
+    auto it = device_types_.find(device_id);
+    return it == device_types_.end() ? std::string_view{} : std::string_view{it->second};
+  }
+
+  void forget_device(const std::string& device_id) override {
+    devices_.erase(device_id);
+    device_types_.erase(device_id);
+    deleted_.erase(device_id);
   }
 
   // --- batch ---
@@ -302,6 +326,7 @@ class SociWriteStore final : public WriteStore {
       if (checkpointer_) checkpointer_->after_commit(*sql_);
       new_devices_.clear();
       new_metrics_.clear();
+      revived_.clear();
       clear_accumulators();
     });
   }
@@ -318,12 +343,14 @@ class SociWriteStore final : public WriteStore {
     for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_})
       if (*m) (*m)->clear();
     try {
+      for (const auto& id : revived_) deleted_.insert(id);
       for (const auto& id : new_devices_) devices_.erase(id);
       for (const auto& name : new_metrics_) metrics_.erase(name);
     } catch (...) {
     }
     new_devices_.clear();
     new_metrics_.clear();
+    revived_.clear();
     clear_accumulators();
   }
 
@@ -387,6 +414,9 @@ class SociWriteStore final : public WriteStore {
     checkpointer_.reset();
     sql_.reset();
     devices_.clear();
+    device_types_.clear();
+    deleted_.clear();
+    revived_.clear();
     metrics_.clear();
     new_devices_.clear();
     new_metrics_.clear();
@@ -424,6 +454,19 @@ class SociWriteStore final : public WriteStore {
       st.execute();
       while (st.fetch())
         for (std::size_t i = 0; i < ids.size(); ++i) devices_.emplace(names[i], ids[i]);
+    }
+    {
+      // The rule engine's device types, and the devices deleted without purge.
+      std::string id, type, status;
+      soci::indicator type_ind;
+      soci::statement st = (sql_->prepare << "SELECT device_id, type, status FROM devices "
+                                             "WHERE type IS NOT NULL OR status = 'deleted'",
+                            soci::into(id), soci::into(type, type_ind), soci::into(status));
+      st.execute();
+      while (st.fetch()) {
+        if (type_ind == soci::i_ok && !type.empty()) device_types_[id] = type;
+        if (status == "deleted") deleted_.insert(id);
+      }
     }
     ids.resize(1000);
     names.resize(1000);
@@ -658,7 +701,10 @@ class SociWriteStore final : public WriteStore {
 
   // Resolves a device, creating it (inside the open transaction) when new.
   std::int64_t device_pk_for(const std::string& device_id, std::int64_t now) {
-    if (auto it = devices_.find(device_id); it != devices_.end()) return it->second;
+    if (auto it = devices_.find(device_id); it != devices_.end()) {
+      if (deleted_.contains(device_id)) revive(device_id, it->second, now);
+      return it->second;
+    }
     dev_.device_id = device_id;
     dev_.created_at = now;
     dev_.updated_at = now;
@@ -670,6 +716,16 @@ class SociWriteStore final : public WriteStore {
     devices_.emplace(device_id, dev_.pk);
     new_devices_.push_back(device_id);
     return dev_.pk;
+  }
+
+  // A device deleted without purge that publishes again (admitted by auto-registration) is
+  // active again, with its old readings. Rare: one UPDATE, inside the open transaction.
+  void revive(const std::string& device_id, long long pk, std::int64_t now) {
+    long long at = now;
+    *sql_ << "UPDATE devices SET status = 'active', updated_at = :now WHERE pk = :pk",
+        soci::use(at), soci::use(pk);
+    deleted_.erase(device_id);
+    revived_.push_back(device_id);
   }
 
   std::int64_t metric_id_for(const std::string& name) {
@@ -757,6 +813,9 @@ class SociWriteStore final : public WriteStore {
   bool suspect_ = false;  // probe the session before its next use
 
   std::unordered_map<std::string, std::int64_t> devices_;  // device_id -> pk
+  std::unordered_map<std::string, std::string> device_types_;  // device_id -> type, if any
+  std::unordered_set<std::string> deleted_;  // device ids deleted without purge
+  std::vector<std::string> revived_;         // taken out of deleted_ in the open transaction
   std::unordered_map<std::string, std::int64_t> metrics_;  // name -> id
   std::vector<std::string> new_devices_, new_metrics_;     // created in the open transaction
   std::vector<std::int64_t> metric_ids_;                   // scratch, per reading

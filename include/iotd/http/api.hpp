@@ -9,6 +9,7 @@
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/health.hpp"
+#include "iotd/http/device_keys.hpp"
 #include "iotd/http/router.hpp"
 #include "iotd/storage/latest_cache.hpp"
 #include "iotd/storage/repository.hpp"
@@ -24,6 +25,12 @@ struct ApiContext {
   // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
   // picked up before its next batch). May be empty.
   std::function<void()> rules_changed;
+  // Devices (issue 9): the key map the route guard resolves device keys from, updated on
+  // create, rotate and delete (null: keys are issued but not resolvable until a restart);
+  // and the writer's device-cache hook, called after a device was created, changed or
+  // deleted (app wires Writer::device_changed). May be empty.
+  DeviceKeys* device_keys = nullptr;
+  std::function<void(const std::string& device_id)> device_changed;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -39,4 +39,9 @@ using DeviceKeyResolver =
 // shape {"error": {"code", "message"}}.
 RouteGuard make_route_guard(std::string admin_key, DeviceKeyResolver resolver = {});
 
+// "A device key is authoritative" (issue 9): on a route whose Access is device or
+// device_or_admin, true when the request may act for `device_id`: the admin key (the guard
+// left auth_device empty) or that device's own key. A handler answers 403 otherwise.
+bool may_act_for(const Request& req, std::string_view device_id);
+
 }  // namespace iotd::http

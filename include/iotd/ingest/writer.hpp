@@ -80,6 +80,11 @@ class Writer {
   // Before start(): where command acks go. Without one they are accepted and dropped.
   void set_ack_sink(CommandAckSink* sink) { ack_sink_ = sink; }
   void reload_rules();  // picked up before the next batch
+  // The devices API created, changed or deleted the device: before its next batch the
+  // writer drops what its store caches about it (pk, type, deleted), reloads the active
+  // alarms (a purge deletes alerts) and, when the device is gone, its latest values.
+  // Thread-safe.
+  void device_changed(std::string device_id);
 
   // The durable input's last committed seq.
   std::uint64_t committed_seq() const { return committed_seq_.load(); }
@@ -104,6 +109,7 @@ class Writer {
   const InputMessage* last_durable(std::span<DecodedFrame> frames) const;
   void backoff(int attempt);
   void set_error(const std::string& what);
+  void apply_device_changes();
   storage::RejectRecord make_reject(const InputMessage& m, std::string_view reason,
                                     std::string detail) const;
 
@@ -122,6 +128,9 @@ class Writer {
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reload_rules_{false};
+  std::atomic<bool> devices_changed_{false};
+  std::mutex devices_mu_;
+  std::vector<std::string> changed_devices_;  // guarded by devices_mu_
   std::atomic<std::int64_t> drain_deadline_ms_{0};
   std::atomic<std::uint64_t> committed_seq_{0};
   std::atomic<bool> database_ok_{true};

@@ -22,6 +22,8 @@ class LatestCache {
   // A value replaces the cached one only if its device time is not older.
   void apply(const Reading& r);
   void load(std::vector<DeviceLatest> rows);
+  // Forgets the device (deleted through the devices API).
+  void erase(const std::string& device_id);
   std::optional<DeviceLatest> device(const std::string& device_id) const;
   std::vector<DeviceLatest> all() const;  // sorted by device id
   std::size_t device_count() const;

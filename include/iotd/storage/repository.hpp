@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "iotd/storage/device.hpp"
 #include "iotd/storage/types.hpp"
 
 namespace iotd::storage {
@@ -32,6 +33,24 @@ class Repository {
   virtual std::int64_t insert_alert(const Alert& a) = 0;
   // Throws on failure; used by /health.
   virtual void ping() = 0;
+
+  // Devices (device.hpp; SQL in device_repository.cpp). Key hashes are SHA-256 hex; none
+  // of these reads returns one.
+  virtual std::vector<Device> devices(const DeviceQuery& q) = 0;  // by device_id
+  virtual std::optional<Device> device(const std::string& device_id) = 0;
+  // false when the id is already registered.
+  virtual bool create_device(const Device& d, const std::string& key_hash) = 0;
+  // Replaces name, type, location, status, metadata and updated_at; false when not found.
+  virtual bool update_device(const Device& d) = 0;
+  virtual bool set_device_key(const std::string& device_id, const std::string& key_hash,
+                              std::int64_t now_ms) = 0;
+  // Moves last_seen_at forward to now_ms; false when not found.
+  virtual bool device_heartbeat(const std::string& device_id, std::int64_t now_ms) = 0;
+  // Without purge the row stays as status "deleted" (readings kept) and loses its key; with
+  // purge its messages, rollups, latest values and alerts go too. false when not found.
+  virtual bool delete_device(const std::string& device_id, bool purge, std::int64_t now_ms) = 0;
+  virtual std::vector<DeviceKeyHash> device_keys() = 0;
+  virtual std::map<std::string, std::int64_t> devices_by_status() = 0;
 };
 
 }  // namespace iotd::storage

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "iotd/core/reading.hpp"
@@ -34,6 +35,16 @@ class WriteStore {
   // --- devices (cached; include devices created in the open transaction) ---
   virtual bool device_known(const std::string& device_id) = 0;
   virtual std::int64_t device_count() = 0;
+  // Devices registry (issue 9). Defaults for stores without one: no type, nothing cached.
+  // The device's type ("" when none) for the rule engine; valid until the next call that may
+  // reload the cache (forget_device, device_known, begin after a reconnect).
+  virtual std::string_view device_type(const std::string& device_id) {
+    (void)device_id;
+    return {};
+  }
+  // Drops what is cached about the device (the devices API changed or deleted it); the next
+  // lookup reads the database. Outside a transaction.
+  virtual void forget_device(const std::string& device_id) { (void)device_id; }
 
   // --- batch ---
   virtual void begin() = 0;

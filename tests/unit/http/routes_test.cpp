@@ -33,6 +33,23 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/v1/rules"}, Access::open},
       {{"PUT", "/api/v1/rules/{metric}"}, Access::admin},
       {{"DELETE", "/api/v1/rules/{metric}"}, Access::admin},
+      // Devices (issue 9).
+      {{"GET", "/api/v1/devices"}, Access::open},
+      {{"POST", "/api/v1/devices"}, Access::admin},
+      {{"GET", "/api/v1/devices/{id}"}, Access::open},
+      {{"PUT", "/api/v1/devices/{id}"}, Access::admin},
+      {{"PATCH", "/api/v1/devices/{id}"}, Access::admin},
+      {{"DELETE", "/api/v1/devices/{id}"}, Access::admin},
+      {{"POST", "/api/v1/devices/{id}/heartbeat"}, Access::device_or_admin},
+      {{"POST", "/api/v1/devices/{id}/key"}, Access::admin},
+      {{"GET", "/api/devices"}, Access::open},
+      {{"POST", "/api/devices"}, Access::admin},
+      {{"GET", "/api/devices/{id}"}, Access::open},
+      {{"PUT", "/api/devices/{id}"}, Access::admin},
+      {{"DELETE", "/api/devices/{id}"}, Access::admin},
+      {{"POST", "/api/devices/{id}/heartbeat"}, Access::device_or_admin},
+      {{"POST", "/api/devices/{id}/alerts"}, Access::admin},
+      {{"GET", "/api/devices/{id}/raw-data"}, Access::open},
       {{"GET", "/api/v1/devices/{id}/history"}, Access::open},
       {{"GET", "/api/v1/devices/{id}/aggregate"}, Access::open},
       {{"GET", "/api/health"}, Access::open},
@@ -137,7 +154,9 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
       EXPECT_FALSE(guard(route, req)) << route.pattern << " refused the admin key";
     }
   }
-  EXPECT_EQ(protected_routes, 6);  // ack x2, rejects, manual alert, rule put and delete
+  // ack x2, rejects, manual alert, rule put and delete (6); devices (issue 9): v1 post, put,
+  // patch, delete, heartbeat, key, seed 003 post, put, delete, heartbeat, alerts (11).
+  EXPECT_EQ(protected_routes, 17);
 }
 
 }  // namespace
