@@ -13,6 +13,10 @@
 #include "iotd/storage/latest_cache.hpp"
 #include "iotd/storage/repository.hpp"
 
+namespace iotd::commands {
+class CommandService;
+}  // namespace iotd::commands
+
 namespace iotd::http {
 
 struct ApiContext {
@@ -24,6 +28,9 @@ struct ApiContext {
   // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
   // picked up before its next batch). May be empty.
   std::function<void()> rules_changed;
+  // Commands to devices (issue 9): issues, lists and shows commands. Null: the command
+  // routes answer 503.
+  commands::CommandService* commands = nullptr;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -49,6 +49,11 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/devices/{id}/alerts"}, Access::open},
       {{"POST", "/api/alerts/{id}/acknowledge"}, Access::admin},
       {{"GET", "/api/stats"}, Access::open},
+      // Commands (issue 9): admin, reads included (parameters may carry secrets).
+      {{"POST", "/api/v1/devices/{id}/commands"}, Access::admin},
+      {{"GET", "/api/v1/devices/{id}/commands"}, Access::admin},
+      {{"GET", "/api/v1/devices/{id}/commands/{command_id}"}, Access::admin},
+      {{"POST", "/api/control"}, Access::admin},
   };
   return table;
 }
@@ -137,7 +142,7 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
       EXPECT_FALSE(guard(route, req)) << route.pattern << " refused the admin key";
     }
   }
-  EXPECT_EQ(protected_routes, 6);  // ack x2, rejects, manual alert, rule put and delete
+  EXPECT_EQ(protected_routes, 10);  // ack x2, rejects, manual alert, rule put and delete, commands x4
 }
 
 }  // namespace
