@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::string_view kPlaceholder = "{device_id}";
 constexpr int kRetryAfterSeconds = 5;
+// How long the worker waits before recording publish outcomes again after a database error.
+constexpr auto kRetryDelay = std::chrono::seconds(1);
 // Why commands left pending by a previous run are failed at start-up.
 constexpr const char* kOutcomeUnknown =
     "iotd stopped before the broker acknowledged the publish: whether the device got the "
@@ -159,6 +161,7 @@ tl::expected<storage::Command, IssueError> CommandService::issue(const std::stri
 
 void CommandService::run(std::stop_token st) {
   auto next_sweep = std::chrono::steady_clock::now();
+  bool warned = false;  // one warning per database outage
   for (;;) {
     std::deque<Outcome> batch;
     {
@@ -166,14 +169,18 @@ void CommandService::run(std::stop_token st) {
       cv_.wait_until(lock, st, next_sweep, [&] { return !outcomes_.empty(); });
       batch.swap(outcomes_);
     }
+    bool failed = false;
     while (!batch.empty()) {
       try {
         record(batch.front());
         batch.pop_front();
+        warned = false;
       } catch (const std::exception& e) {
-        // The database is away: keep the rest for the next round (the writer's own health
+        // The database is away: keep the rest for a later round (the writer's own health
         // check reports the outage).
-        spdlog::warn("cannot record a command's publish outcome (will retry): {}", e.what());
+        if (!warned) spdlog::warn("cannot record a command's publish outcome (will retry): {}", e.what());
+        warned = true;
+        failed = true;
         std::lock_guard lock(mu_);
         outcomes_.insert(outcomes_.begin(), batch.begin(), batch.end());
         break;
@@ -184,10 +191,16 @@ void CommandService::run(std::stop_token st) {
       next_sweep = std::chrono::steady_clock::now() + opts_.sweep_interval;
     }
     if (st.stop_requested()) {
+      // stop() comes after MQTT stopped: every completion is queued; record them, then
+      // leave (at once if the database is away).
+      if (failed) return;
       std::lock_guard lock(mu_);
       if (outcomes_.empty()) return;
-      // stop() after MQTT stopped: every completion is queued; record them, then leave.
-      if (!batch.empty()) return;  // the database failed just now: give up
+      continue;
+    }
+    if (failed) {  // back off instead of retrying in a tight loop
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, st, kRetryDelay, [] { return false; });
     }
   }
 }
