@@ -110,7 +110,7 @@ Response device_commands(const ApiContext& ctx, const Request& req, const PathPa
   if (!ctx.commands) return no_service().to_response();
   auto& repo = ctx.commands->repository();
   auto list = repo.list(q);
-  if (list.empty() && q.offset == 0 && !q.state && !repo.device_exists(*device))
+  if (list.empty() && !repo.device_exists(*device))
     return not_found("no device " + *device).to_response();
   JsonWriter w(128 + list.size() * 384);
   begin_page(w, list.size(), q.limit, q.offset);

@@ -206,6 +206,8 @@ TEST_F(Commands, BadRequestsAreRefusedWithAClearError) {
   }
   EXPECT_EQ(issue("unknown-device", R"({"command": "x"})").status, 404);
   EXPECT_EQ(iotd->get("/api/v1/devices/unknown-device/commands", kAdmin).status, 404);
+  EXPECT_EQ(iotd->get("/api/v1/devices/unknown-device/commands?state=sent", kAdmin).status, 404);
+  EXPECT_EQ(iotd->get("/api/v1/devices/dev-1/commands?state=sent", kAdmin).json()["count"], 0);
   EXPECT_EQ(iotd->get("/api/v1/devices/dev-1/commands/0123", kAdmin).status, 404);
   EXPECT_EQ(iotd->get("/api/v1/devices/dev-1/commands?state=done", kAdmin).status, 400);
   EXPECT_EQ(iotd->get("/api/v1/devices/dev-1/commands?limit=0", kAdmin).status, 400);
