@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "iotd/commands/command_service.hpp"
 #include "iotd/core/counters.hpp"
 #include "iotd/core/health.hpp"
 #include "iotd/core/time.hpp"
@@ -114,9 +115,13 @@ struct App::Impl {
   std::unique_ptr<ingest::JournalInput> journal_input;
   // HTTP ingest's way to the writer (IngestSubmitter), answered after the commit.
   std::unique_ptr<ingest::SubmissionQueue> http_ingest;
-  // Until commands are stored: acks are counted and logged.
-  std::unique_ptr<ingest::CountingAckSink> command_acks;
+  // Devices' command acks update their commands rows in the writer's transaction.
+  std::unique_ptr<ingest::StoringAckSink> command_acks;
   std::unique_ptr<ingest::Writer> writer;
+  // Commands to devices (issue 9): declared before `mqtt`, whose publish completions call
+  // the service, so that the service outlives it.
+  std::unique_ptr<storage::CommandRepository> command_repo;
+  std::unique_ptr<commands::CommandService> command_service;
   http::Router router;
   // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
   http::DeviceKeys device_keys;
@@ -163,11 +168,19 @@ struct App::Impl {
     wo.rejects_max_bytes = cfg.rejects_max_bytes;
     journal_input = std::make_unique<ingest::JournalInput>(*journal);
     http_ingest = std::make_unique<ingest::SubmissionQueue>();
-    command_acks = std::make_unique<ingest::CountingAckSink>(counters);
+    command_acks = std::make_unique<ingest::StoringAckSink>(counters);
     writer = std::make_unique<ingest::Writer>(
         wo, std::vector<ingest::WriterInput*>{journal_input.get(), http_ingest.get()}, *store, latest, counters);
     writer->set_ack_sink(command_acks.get());
     writer->start();
+
+    // Commands (issue 9): pending commands of the last run are failed before any is issued.
+    commands::CommandOptions co;
+    co.topic = cfg.command_topic;
+    co.ttl = cfg.command_ttl;
+    command_repo = storage::make_command_repository(spec, 2);
+    command_service = std::make_unique<commands::CommandService>(co, *command_repo, counters);
+    command_service->start();
 
     http::ApiContext ctx;
     ctx.repo = repo.get();
@@ -180,6 +193,7 @@ struct App::Impl {
     device_keys.load(repo->device_keys());
     ctx.device_keys = &device_keys;
     ctx.device_changed = [w = writer.get()](const std::string& id) { w->device_changed(id); };
+    ctx.commands = command_service.get();
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;
@@ -213,6 +227,7 @@ struct App::Impl {
       mo.key_file = cfg.mqtt_key_file;
       mqtt = std::make_unique<mqtt::MqttSource>(mo, *journal, counters);
       mqtt->start();
+      command_service->set_publisher(mqtt.get());
     }
     monitor = std::jthread([this](std::stop_token st) { monitor_loop(st); });
 
@@ -297,6 +312,7 @@ struct App::Impl {
     monitor.request_stop();
     if (monitor.joinable()) monitor.join();
     if (mqtt) mqtt->stop();
+    command_service->stop();  // after MQTT: every publish outcome is in and gets recorded
     auto backlog = journal->last_seq() - writer->committed_seq();
     spdlog::info("draining {} journal frame(s) into the database", backlog);
     writer->stop(std::chrono::seconds(30));

@@ -41,6 +41,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_MQTT_KEY_FILE", "", "client private key for ssl:// brokers", "mqtt"},
     {"IOTD_COMMAND_TOPIC", "control/{device_id}/command", "topic template commands are published to (QoS 1)", "mqtt"},
     {"IOTD_COMMAND_ACK_TOPIC", "control/{device_id}/ack", "topic template devices answer commands on (JSON: command_id, status ok or error, optional message); subscribed alongside IOTD_MQTT_TOPICS; empty: not subscribed", "mqtt"},
+    {"IOTD_COMMAND_TTL", "1h", "a command with no ack from its device within this time becomes expired", "mqtt"},
     {"IOTD_INSTANCE_ID", "", "names this instance's journal checkpoint (default: host name)", "ingest"},
     {"IOTD_JOURNAL_DIR", "data/journal", "ingest journal directory (one iotd per directory)", "ingest"},
     {"IOTD_JOURNAL_FSYNC", "interval", "journal fsync policy: interval (1 s), always, off", "ingest"},
@@ -185,6 +186,8 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   if (c.command_topic.find("{device_id}") == std::string::npos)
     fail("IOTD_COMMAND_TOPIC", c.command_topic, "needs a {device_id} placeholder");
   c.command_ack_topic = get("IOTD_COMMAND_ACK_TOPIC");
+  c.command_ttl = to_duration("IOTD_COMMAND_TTL", get("IOTD_COMMAND_TTL"));
+  if (c.command_ttl.count() < 1) fail("IOTD_COMMAND_TTL", get("IOTD_COMMAND_TTL"), "must be more than 0");
 
   c.journal_dir = get("IOTD_JOURNAL_DIR");
   if (c.journal_dir.empty()) fail("IOTD_JOURNAL_DIR", "", "must not be empty");

@@ -80,5 +80,10 @@ Response seed003_delete_device(const ApiContext& ctx, const Request& req, const 
 Response seed003_heartbeat(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_create_alert(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_raw_data(const ApiContext& ctx, const Request& req, const PathParams& pp);
+// command_handlers.cpp: commands to devices (issue 9), and seed 002's POST /api/control.
+Response issue_command(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response device_commands(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response device_command(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response seed002_control(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
 }  // namespace iotd::http::api

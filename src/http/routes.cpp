@@ -50,6 +50,10 @@ constexpr RouteSpec kRoutes[] = {
   {"DELETE", "/api/v1/devices/{id}",             Exec::blocking,  Access::admin,  Flavor::v1,       api::delete_device},
   {"POST", "/api/v1/devices/{id}/heartbeat",     Exec::blocking,  Access::device_or_admin, Flavor::v1, api::device_heartbeat},
   {"POST", "/api/v1/devices/{id}/key",           Exec::blocking,  Access::admin,  Flavor::v1,       api::rotate_device_key},
+  // Commands (issue 9): admin for reading too, since parameters may carry secrets.
+  {"POST", "/api/v1/devices/{id}/commands",      Exec::blocking,  Access::admin,  Flavor::v1,       api::issue_command},
+  {"GET",  "/api/v1/devices/{id}/commands",      Exec::blocking,  Access::admin,  Flavor::v1,       api::device_commands},
+  {"GET",  "/api/v1/devices/{id}/commands/{command_id}", Exec::blocking, Access::admin, Flavor::v1, api::device_command},
   // Seed 001 per-device paths: the same handlers, the device from the path.
   {"GET",  "/api/v1/devices/{id}/history",       Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
   {"GET",  "/api/v1/devices/{id}/aggregate",     Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
@@ -58,6 +62,7 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/api/sensors/history",               Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_history},
   {"GET",  "/api/sensors/stats",                 Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_stats},
   {"GET",  "/api/sensors/ml-data",               Exec::blocking,  Access::open,   Flavor::seed002,  api::seed002_ml_data},
+  {"POST", "/api/control",                       Exec::blocking,  Access::admin,  Flavor::seed002,  api::seed002_control},
   // Seed 000 (its /health is a health route).
   {"GET",  "/sensors/latest",                    Exec::io,        Access::open,   Flavor::seed000,  api::seed000_latest},
   {"GET",  "/sensors/history",                   Exec::blocking,  Access::open,   Flavor::seed000,  api::seed000_history},

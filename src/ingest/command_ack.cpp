@@ -63,4 +63,39 @@ void CountingAckSink::committed(std::span<const CommandAck> acks) {
                   a.ok ? "ok" : "error", a.message.empty() ? "" : ": ", a.message);
 }
 
+void StoringAckSink::apply(storage::WriteStore& tx, std::span<const CommandAck> acks) {
+  std::vector<storage::CommandAckUpdate> updates;
+  updates.reserve(acks.size());
+  for (const auto& a : acks)
+    updates.push_back(storage::CommandAckUpdate{a.command_id, a.device_id, a.ok, a.message, a.received_at_ms});
+  last_ = tx.apply_command_acks(updates);
+}
+
+void StoringAckSink::committed(std::span<const CommandAck> acks) {
+  counters_.command_acks += acks.size();
+  for (std::size_t i = 0; i < acks.size(); ++i) {
+    const auto& a = acks[i];
+    const auto match = i < last_.size() ? last_[i] : storage::AckMatch::unknown;
+    switch (match) {
+      case storage::AckMatch::applied:
+        counters_.commands_by_state.add(a.ok ? storage::command_state::acknowledged
+                                             : storage::command_state::failed);
+        spdlog::debug("command {} of {}: {}{}{}", a.command_id, a.device_id,
+                      a.ok ? "acknowledged" : "failed", a.message.empty() ? "" : ": ", a.message);
+        break;
+      case storage::AckMatch::late:
+        counters_.command_acks_late++;
+        spdlog::info("ack from {} for command {}, which had already finished: ignored", a.device_id,
+                     a.command_id);
+        break;
+      case storage::AckMatch::unknown:
+        counters_.command_acks_unmatched++;
+        spdlog::info("ack from {} names no command of that device ({}): ignored", a.device_id,
+                     a.command_id);
+        break;
+    }
+  }
+  last_.clear();
+}
+
 }  // namespace iotd::ingest

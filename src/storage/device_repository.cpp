@@ -180,6 +180,7 @@ bool delete_device(soci::session& s, const std::string& device_id, bool purge, s
   soci::transaction tx(s);
   for (const char* table : {"messages", "rollup_1m", "latest_values", "alerts"})
     s << std::string("DELETE FROM ") + table + " WHERE device_pk = :device_pk", soci::use(device_pk);
+  s << "DELETE FROM commands WHERE device_id = :device_id", soci::use(id);  // keyed by id (0002)
   s << "DELETE FROM devices WHERE pk = :device_pk", soci::use(device_pk);
   tx.commit();
   return true;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "column_arrays.hpp"
+#include "command_sql.hpp"
 #include "dialect.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/storage/database.hpp"
@@ -272,6 +273,13 @@ class SociWriteStore final : public WriteStore {
       cp_.seq = static_cast<long long>(cp.seq);
       cp_.updated_at = time::now_ms();
       upsert_checkpoint_->execute(true);
+    });
+  }
+
+  std::vector<AckMatch> apply_command_acks(std::span<const CommandAckUpdate> acks) override {
+    return guarded([&] {
+      require_tx("apply_command_acks");
+      return detail::apply_command_acks(*sql_, acks);
     });
   }
 

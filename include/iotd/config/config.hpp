@@ -51,6 +51,7 @@ struct Config {
   std::string mqtt_ca_file, mqtt_cert_file, mqtt_key_file;
   std::string command_topic;      // template with {device_id}; commands are published here
   std::string command_ack_topic;  // template with {device_id}; empty: acks not subscribed
+  std::chrono::milliseconds command_ttl{3600 * 1000};  // no ack by then: expired
   // ingest
   std::string instance_id;
   std::string journal_dir;

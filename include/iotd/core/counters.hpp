@@ -49,6 +49,12 @@ class Counters : public metrics::Registry {
       {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
   metrics::RouteStatusCounter http_responses{
       *this, {"http_responses", "HTTP responses by route pattern and status class"}};
+  // Commands to devices (issue 9): transitions into each state (pending = issued), and the
+  // device acks that changed nothing.
+  metrics::LabelledCounter commands_by_state{
+      *this, {"commands", "Commands that entered each state (pending: issued)"}, "state", 8};
+  Counter command_acks_unmatched{*this, {"command_acks_unmatched", "Command acks naming no command of their device"}};
+  Counter command_acks_late{*this, {"command_acks_late", "Command acks for a command that had already finished"}};
 
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }

@@ -14,6 +14,10 @@
 #include "iotd/storage/latest_cache.hpp"
 #include "iotd/storage/repository.hpp"
 
+namespace iotd::commands {
+class CommandService;
+}  // namespace iotd::commands
+
 namespace iotd::http {
 
 struct ApiContext {
@@ -31,6 +35,9 @@ struct ApiContext {
   // deleted (app wires Writer::device_changed). May be empty.
   DeviceKeys* device_keys = nullptr;
   std::function<void(const std::string& device_id)> device_changed;
+  // Commands to devices (issue 9): issues, lists and shows commands. Null: the command
+  // routes answer 503.
+  commands::CommandService* commands = nullptr;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

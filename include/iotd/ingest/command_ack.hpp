@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <tl/expected.hpp>
 
@@ -53,6 +54,21 @@ class CountingAckSink final : public CommandAckSink {
 
  private:
   Counters& counters_;
+};
+
+// Commands are stored (issue 9): apply() updates each ack's command row in the writer's
+// transaction (WriteStore::apply_command_acks); committed() counts acks, the states they
+// reached (Counters::commands_by_state) and the acks that matched no open command (unknown:
+// command_acks_unmatched; already finished: command_acks_late). Writer thread only.
+class StoringAckSink final : public CommandAckSink {
+ public:
+  explicit StoringAckSink(Counters& counters) : counters_(counters) {}
+  void apply(storage::WriteStore& tx, std::span<const CommandAck> acks) override;
+  void committed(std::span<const CommandAck> acks) override;
+
+ private:
+  Counters& counters_;
+  std::vector<storage::AckMatch> last_;  // what the last apply() did, one per ack
 };
 
 }  // namespace iotd::ingest

@@ -37,6 +37,8 @@ struct MigrationReport {
 // Applies pending migrations under a lock, each recorded in schema_migrations.
 // Throws if the database holds a newer schema than this binary knows.
 MigrationReport migrate(const ConnectionSpec& spec);
+// Only the migrations up to version `up_to` (0: all): an older schema, for upgrade tests.
+MigrationReport migrate(const ConnectionSpec& spec, int up_to);
 
 std::unique_ptr<Repository> make_repository(const ConnectionSpec& spec, int pool_size);
 std::unique_ptr<WriteStore> make_write_store(const ConnectionSpec& spec);

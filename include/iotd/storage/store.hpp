@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "iotd/core/reading.hpp"
+#include "iotd/storage/commands.hpp"
 #include "iotd/storage/types.hpp"
 
 namespace iotd::storage {
@@ -57,6 +58,9 @@ class WriteStore {
   virtual void update_alert(const Alert& a) = 0;
   virtual void insert_rejects(std::span<const RejectRecord> rs) = 0;
   virtual void save_checkpoint(const std::string& instance_id, const Checkpoint& cp) = 0;
+  // Commands (issue 9): devices' acks, in the open transaction: pending | sent ->
+  // acknowledged | failed when the command is the ack's device's; one result per ack.
+  virtual std::vector<AckMatch> apply_command_acks(std::span<const CommandAckUpdate> acks) = 0;
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
 

@@ -62,9 +62,10 @@ TEST_F(HealthRoutesTest, CountersObjectHasOneEntryPerRegisteredMetric) {
   }
   for (const auto& k : expected) EXPECT_TRUE(j.contains(k)) << k;
   // Labelled counters add "<name>_total"; nothing else.
-  EXPECT_EQ(j.size(), expected.size() + 2) << j.dump();
+  EXPECT_EQ(j.size(), expected.size() + 3) << j.dump();
   EXPECT_TRUE(j.contains("rejects_total"));
   EXPECT_TRUE(j.contains("http_responses_total"));
+  EXPECT_TRUE(j.contains("commands_total"));  // commands by state (issue 9)
   EXPECT_TRUE(j["last_commit_at"].is_null()) << "never committed";
   EXPECT_EQ(j["rejects"], json::object());
   EXPECT_EQ(j["rejects_total"], 0);

@@ -66,6 +66,11 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/devices/{id}/alerts"}, Access::open},
       {{"POST", "/api/alerts/{id}/acknowledge"}, Access::admin},
       {{"GET", "/api/stats"}, Access::open},
+      // Commands (issue 9): admin, reads included (parameters may carry secrets).
+      {{"POST", "/api/v1/devices/{id}/commands"}, Access::admin},
+      {{"GET", "/api/v1/devices/{id}/commands"}, Access::admin},
+      {{"GET", "/api/v1/devices/{id}/commands/{command_id}"}, Access::admin},
+      {{"POST", "/api/control"}, Access::admin},
   };
   return table;
 }
@@ -155,8 +160,9 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
     }
   }
   // ack x2, rejects, manual alert, rule put and delete (6); devices (issue 9): v1 post, put,
-  // patch, delete, heartbeat, key, seed 003 post, put, delete, heartbeat, alerts (11).
-  EXPECT_EQ(protected_routes, 17);
+  // patch, delete, heartbeat, key, seed 003 post, put, delete, heartbeat, alerts (11);
+  // commands (issue 9): v1 post, list, show, seed 002 control (4).
+  EXPECT_EQ(protected_routes, 21);
 }
 
 }  // namespace

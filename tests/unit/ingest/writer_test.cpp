@@ -365,6 +365,9 @@ class FlakyDeviceLookups final : public storage::WriteStore {
   void update_alert(const storage::Alert& a) override { inner_.update_alert(a); }
   void insert_rejects(std::span<const storage::RejectRecord> rs) override { inner_.insert_rejects(rs); }
   void save_checkpoint(const std::string& id, const storage::Checkpoint& cp) override { inner_.save_checkpoint(id, cp); }
+  std::vector<storage::AckMatch> apply_command_acks(std::span<const storage::CommandAckUpdate> acks) override {
+    return inner_.apply_command_acks(acks);
+  }
   void commit() override { inner_.commit(); }
   void rollback() noexcept override { inner_.rollback(); }
   bool last_error_transient() const override { return transient_ || inner_.last_error_transient(); }

@@ -118,7 +118,7 @@ class TestDatabase {
   void drop_all() {
     auto s = raw();
     for (const char* t : {"messages", "devices", "metric_names", "rollup_1m", "latest_values",
-                          "rules", "alerts", "rejects", "ingest_checkpoint", "schema_migrations"})
+                          "rules", "alerts", "rejects", "ingest_checkpoint", "commands", "schema_migrations"})
       *s << std::string("DROP TABLE IF EXISTS ") + t;
   }
 
