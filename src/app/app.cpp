@@ -173,6 +173,9 @@ struct App::Impl {
     ctx.health = [this] { return health(); };
     ctx.version = IOTD_VERSION;
     ctx.rules_changed = [w = writer.get()] { w->reload_rules(); };
+    // HTTP ingest (issue 9): answered after the commit or 503 at IOTD_INGEST_TIMEOUT.
+    ctx.ingest = http_ingest.get();
+    ctx.ingest_timeout = cfg.ingest_timeout;
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;

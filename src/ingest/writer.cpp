@@ -542,8 +542,12 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
       o = ItemOutcome{ItemStatus::rejected, r->reason, r->detail};
     } else {
       o.status = ItemStatus::duplicate;
-      for (std::uint32_t k = 0; k < df.reading_count; ++k)
-        if (ids[df.first_reading + k]) o.status = ItemStatus::stored;
+      if (df.reading_count > 0) o.device_id = p.readings[df.first_reading].device_id;
+      for (std::uint32_t k = 0; k < df.reading_count; ++k) {
+        if (!ids[df.first_reading + k]) continue;
+        o.status = ItemStatus::stored;
+        o.ids.push_back(*ids[df.first_reading + k]);
+      }
     }
   }
   for (auto i : stored) latest_.apply(p.readings[i]);

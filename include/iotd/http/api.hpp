@@ -4,16 +4,21 @@
 // reads on the blocking pool, and serve latest values from memory.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/health.hpp"
+#include "iotd/core/ingest_submitter.hpp"
 #include "iotd/http/router.hpp"
 #include "iotd/storage/latest_cache.hpp"
 #include "iotd/storage/repository.hpp"
 
 namespace iotd::http {
+
+class DeadlineTimer;  // src/http/deadline_timer.hpp
 
 struct ApiContext {
   storage::Repository* repo = nullptr;
@@ -24,6 +29,12 @@ struct ApiContext {
   // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
   // picked up before its next batch). May be empty.
   std::function<void()> rules_changed;
+  // HTTP ingest (issue 9): the writer's submission queue (null: the ingest routes answer
+  // 503) and IOTD_INGEST_TIMEOUT, the longest a request waits for its commit. The timer
+  // that enforces it is made by register_api_routes when `ingest` is set.
+  IngestSubmitter* ingest = nullptr;
+  std::chrono::milliseconds ingest_timeout{10000};
+  std::shared_ptr<DeadlineTimer> ingest_timer;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -33,6 +33,9 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/v1/rules"}, Access::open},
       {{"PUT", "/api/v1/rules/{metric}"}, Access::admin},
       {{"DELETE", "/api/v1/rules/{metric}"}, Access::admin},
+      // HTTP ingest (issue 9)
+      {{"POST", "/api/v1/ingest"}, Access::device_or_admin},
+      {{"POST", "/api/v1/ingest/batch"}, Access::device_or_admin},
       {{"GET", "/api/v1/devices/{id}/history"}, Access::open},
       {{"GET", "/api/v1/devices/{id}/aggregate"}, Access::open},
       {{"GET", "/api/health"}, Access::open},
@@ -137,7 +140,7 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
       EXPECT_FALSE(guard(route, req)) << route.pattern << " refused the admin key";
     }
   }
-  EXPECT_EQ(protected_routes, 6);  // ack x2, rejects, manual alert, rule put and delete
+  EXPECT_EQ(protected_routes, 8);  // ack x2, rejects, manual alert, rule put and delete, ingest x2
 }
 
 }  // namespace
