@@ -486,12 +486,15 @@ http {{
 
     # ---- HTTP ingest (issue 9) --------------------------------------------------------
 
-    INGEST_KEY = "bench-admin-key"
+    INGEST_KEY = "bench-admin-key-0123456789"
 
     def ingest_script(self, items):
-        """A wrk script POSTing unique messages (a device time per message, so none is a
-        content duplicate), one per request (items=0) or a JSON array of `items`."""
-        path = self.path(f"ingest{items}.lua")
+        """A wrk script POSTing unique messages, one per request (items=0) or a JSON array of
+        `items`: each message has its own device time, and each script its own 100 devices,
+        so no message of any run is a content duplicate of another."""
+        self.counter += 1
+        prefix = f"h{self.counter}"
+        path = self.path(f"ingest{self.counter}.lua")
         base = int(time.time() * 1000) - 86400000  # a day ago: backfill, within the clock skew
         with open(path, "w") as f:
             f.write(f"""wrk.method = "POST"
@@ -501,7 +504,7 @@ local n = 0
 local items = {items}
 local function msg()
   n = n + 1
-  return string.format('{{"device_id":"http-%03d","timestamp":%d,"temperature":%.1f,"humidity":%.1f}}',
+  return string.format('{{"device_id":"{prefix}-%03d","timestamp":%d,"temperature":%.1f,"humidity":%.1f}}',
                        n % 100, {base} + n, 20 + (n % 100) / 10, 40 + (n % 50) / 10)
 end
 request = function()
@@ -558,7 +561,6 @@ http {{
         to be stored."""
         a = self.a
         batch = 100
-        scripts = {"single": self.ingest_script(0), "batch": self.ingest_script(batch)}
         nginx, nginx_url = self.start_nginx_post()
         backends = ["sqlite"] + (["postgresql"] if self.pg else [])
         for backend in backends:
@@ -570,10 +572,11 @@ http {{
             for i in range(a.runs):
                 log(f"http ingest ({label}): wrk run {i + 1}/{a.runs}")
                 for kind in ("single", "batch"):
+                    script = self.ingest_script(batch if kind == "batch" else 0)
                     ref[kind].append(self.wrk(nginx_url + ("/batch" if kind == "batch" else ""),
-                                              a.http_seconds, scripts[kind]))
+                                              a.http_seconds, script))
                     r = self.wrk(iotd.http + "/api/v1/ingest" + ("/batch" if kind == "batch" else ""),
-                                 a.http_seconds, scripts[kind])
+                                 a.http_seconds, script)
                     res[kind].append(r)
                     completed += r["requests"] * (batch if kind == "batch" else 1)
             st, body = http_get(iotd.http + "/api/v1/stats?metric=temperature")
