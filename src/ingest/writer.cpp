@@ -169,7 +169,11 @@ void Writer::decode_loop() {
     // A batch of a quarter of max_batch or more means a high rate, where frames pile up
     // on their own while the previous batch is decoded; sleeping then would only cap the
     // rate at max_batch per (delay + decode time).
-    if (!stopping && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
+    // HTTP ingest callers wait for this commit to be answered (and closed-loop clients send
+    // nothing more until then): a batch holding their messages never waits for company.
+    const bool callers_wait = std::any_of(msgs.begin(), msgs.end(),
+                                          [](const InputMessage& m) { return m.source == MessageSource::http; });
+    if (!stopping && !callers_wait && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
       {
         std::unique_lock lock(h.mu);
         h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
