@@ -154,6 +154,32 @@ TEST_P(HttpIngestOnServer, IngestThenReadRetryStoredOnceBatchAndBackfill) {
   ingest_then_read_retry_batch_and_backfill();
 }
 
+// The database goes away: a request is answered 503 with Retry-After once
+// IOTD_INGEST_TIMEOUT passes (the writer keeps retrying its batch); the client's retries
+// after the server is back end in a 2xx, and the message is stored once however the first
+// attempt ended.
+TEST_P(HttpIngestOnServer, DatabaseDownIs503RetryAfterAndTheRetryIsStoredOnce) {
+  iotd.reset();
+  start_iotd({{"IOTD_DATABASE_URL", db->url()}, {"IOTD_INGEST_TIMEOUT", "1s"}});
+  ASSERT_EQ(post("/api/v1/ingest", R"({"device_id": "o-1", "timestamp": 1769697000000, "n": 0})").status, 201);
+  db->stop();
+  const std::string msg = R"({"device_id": "o-1", "timestamp": 1769697045000, "msg_id": "m-7", "n": 7})";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = post("/api/v1/ingest", msg);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "5");
+  EXPECT_EQ(r.json()["error"]["code"], "ingest_timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "answered at IOTD_INGEST_TIMEOUT, not when the database returned";
+  db->start();
+  HttpReply retry;
+  ASSERT_TRUE(eventually([&] {
+    retry = post("/api/v1/ingest", msg);
+    return retry.status == 201 || retry.status == 200;
+  }, 60s)) << retry.status << " " << retry.body << "\n" << iotd->log();
+  EXPECT_EQ(post("/api/v1/ingest", msg).status, 200) << "a further retry is a duplicate";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM messages"), 2);
+}
+
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(HttpIngestOnServer);  // no server installed
 INSTANTIATE_TEST_SUITE_P(Backends, HttpIngestOnServer, ::testing::ValuesIn(server_backends()),
                          [](const auto& info) { return info.param; });
