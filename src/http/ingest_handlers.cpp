@@ -79,8 +79,8 @@ void submit(const ApiContext& ctx, std::vector<IngestItem> items, Respond respon
   const auto ticket = timer->schedule(deadline, [once, timeout] {
     (*once)(unavailable("ingest_timeout",
                         "not committed within IOTD_INGEST_TIMEOUT (" + std::to_string(timeout.count()) +
-                            " ms); it may still commit: retry (a message with a device timestamp or "
-                            "msg_id/seq is stored once)",
+                            " ms); it may still commit: retry (a message with a device timestamp is "
+                            "stored once)",
                         kRetryLater));
   });
   const auto admission = ctx.ingest->submit(
