@@ -77,7 +77,8 @@ constexpr RouteSpec kRoutes[] = {
 
 // io routes answer from memory on the io thread: the handler and nothing else (the
 // latest-values hot path). Database routes run on the blocking pool; a missing database
-// or a failed query is a 503 in the route's error shape.
+// or a failed query is a 503 in the route's error shape. Asynchronous routes (HTTP ingest)
+// get the Respond itself and answer when their work completes.
 Handler bind(std::shared_ptr<const ApiContext> ctx, const RouteSpec& spec) {
   if (const api::AsyncFn async = spec.handler.async)
     return [ctx = std::move(ctx), async](const Request& req, const PathParams& pp, Respond respond) {
