@@ -384,9 +384,9 @@ class Bench:
 
     # ---- HTTP ----------------------------------------------------------------------
 
-    def wrk(self, url, duration):
-        r = subprocess.run(["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", url],
-                           capture_output=True, text=True, timeout=duration + 30)
+    def wrk(self, url, duration, script=None):
+        cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency"] + (["-s", script] if script else []) + [url]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
         if r.returncode != 0:
             raise BenchError(f"wrk failed: {r.stderr.strip()}")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", r.stdout).group(1))
@@ -397,7 +397,8 @@ class Bench:
             m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", r.stdout, re.M)
             scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
             return float(m.group(1)) * scale
-        return {"rps": rps, "p50": pct(50), "p99": pct(99)}
+        done = int(re.search(r"(\d+) requests in", r.stdout).group(1))
+        return {"rps": rps, "p50": pct(50), "p99": pct(99), "requests": done}
 
     def start_nginx(self, body):
         www = self.path("www")
@@ -482,6 +483,122 @@ http {{
                  target_is_max=True)
         self.procs.stop(nginx)
         self.procs.stop(iotd)
+
+    # ---- HTTP ingest (issue 9) --------------------------------------------------------
+
+    INGEST_KEY = "bench-admin-key-0123456789"
+
+    def ingest_script(self, items):
+        """A wrk script POSTing unique messages, one per request (items=0) or a JSON array of
+        `items`: each message has its own device time, and each script its own 100 devices,
+        so no message of any run is a content duplicate of another."""
+        self.counter += 1
+        prefix = f"h{self.counter}"
+        path = self.path(f"ingest{self.counter}.lua")
+        base = int(time.time() * 1000) - 86400000  # a day ago: backfill, within the clock skew
+        with open(path, "w") as f:
+            f.write(f"""wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{self.INGEST_KEY}"
+local n = 0
+local items = {items}
+local function msg()
+  n = n + 1
+  return string.format('{{"device_id":"{prefix}-%03d","timestamp":%d,"temperature":%.1f,"humidity":%.1f}}',
+                       n % 100, {base} + n, 20 + (n % 100) / 10, 40 + (n % 50) / 10)
+end
+request = function()
+  if items == 0 then return wrk.format(nil, nil, nil, msg()) end
+  local t = {{}}
+  for i = 1, items do t[i] = msg() end
+  return wrk.format(nil, nil, nil, "[" .. table.concat(t, ",") .. "]")
+end
+""")
+        return path
+
+    def start_nginx_post(self):
+        """nginx answering every POST with a fixed 201 body and discarding the request body:
+        the cost of HTTP alone, the reference for the ingest rows."""
+        port = free_port()
+        conf = self.path("nginx-post.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+daemon off;
+pid {self.path('nginx-post.pid')};
+error_log {self.path('nginx-post.err')};
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_max_body_size 1m;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type application/json; return 201 '{{"stored":true}}'; }}
+  }}
+}}
+""")
+        p = self.procs.start(["nginx", "-c", conf], self.path("nginx-post.log"))
+        wait_until(lambda: tcp_open(port), 10, "nginx to listen")
+        return p, f"http://127.0.0.1:{port}/api/v1/ingest"
+
+    def start_iotd_http_only(self, db_url):
+        port = free_port()
+        env = self.iotd_env(db_url, port, mqtt=False)
+        env["IOTD_ADMIN_KEY"] = self.INGEST_KEY
+        p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
+        p.http = f"http://127.0.0.1:{port}"
+
+        def ready():
+            if p.poll() is not None:
+                raise BenchError(f"iotd exited {p.returncode}; see {p.log_path}")
+            return http_get(p.http + "/api/v1/health")[0] == 200
+        wait_until(ready, 30, "iotd to be ready", interval=0.05)
+        return p
+
+    def bench_http_ingest(self):
+        """POST /api/v1/ingest (one message, 201 after its commit) and /ingest/batch (100
+        messages), wrk -c32, on SQLite and PostgreSQL; every completed request is checked
+        to be stored."""
+        a = self.a
+        batch = 100
+        nginx, nginx_url = self.start_nginx_post()
+        backends = ["sqlite"] + (["postgresql"] if self.pg else [])
+        for backend in backends:
+            label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+            iotd = self.start_iotd_http_only(self.fresh_db(backend))
+            res = {"single": [], "batch": []}
+            ref = {"single": [], "batch": []}
+            completed = 0
+            for i in range(a.runs):
+                log(f"http ingest ({label}): wrk run {i + 1}/{a.runs}")
+                for kind in ("single", "batch"):
+                    script = self.ingest_script(batch if kind == "batch" else 0)
+                    ref[kind].append(self.wrk(nginx_url + ("/batch" if kind == "batch" else ""),
+                                              a.http_seconds, script))
+                    r = self.wrk(iotd.http + "/api/v1/ingest" + ("/batch" if kind == "batch" else ""),
+                                 a.http_seconds, script)
+                    res[kind].append(r)
+                    completed += r["requests"] * (batch if kind == "batch" else 1)
+            st, body = http_get(iotd.http + "/api/v1/stats?metric=temperature")
+            stored = json.loads(body)["metrics"].get("temperature", {}).get("count", 0) if st == 200 else -1
+            if stored < completed:
+                raise BenchError(f"http ingest ({label}): {completed} messages answered 2xx, {stored} stored")
+            rs, refs = res["single"], ref["single"]
+            self.row(f"HTTP ingest, one message per POST ({label}): wrk -c32 requests/s",
+                     median([r["rps"] for r in rs]), "req/s", "nginx, POST answered 201, body discarded",
+                     median([r["rps"] for r in refs]), "req/s", None, [r["rps"] for r in rs],
+                     f"p50 {median([r['p50'] for r in rs]):.2f} ms, p99 {median([r['p99'] for r in rs]):.2f} ms",
+                     ratios=[x["rps"] / y["rps"] for x, y in zip(rs, refs)])
+            rs, refs = res["batch"], ref["batch"]
+            self.row(f"HTTP ingest, batches of {batch} ({label}): wrk -c32 readings/s",
+                     median([r["rps"] * batch for r in rs]), "readings/s",
+                     f"nginx, the same POSTs discarded, x{batch}", median([r["rps"] * batch for r in refs]),
+                     "readings/s", None, [r["rps"] * batch for r in rs],
+                     f"{median([r['rps'] for r in rs]):,.0f} req/s, p50 {median([r['p50'] for r in rs]):.2f} ms, "
+                     f"p99 {median([r['p99'] for r in rs]):.2f} ms",
+                     ratios=[x["rps"] / y["rps"] for x, y in zip(rs, refs)])
+            self.procs.stop(iotd)
+        self.procs.stop(nginx)
 
     # ---- resources -----------------------------------------------------------------
 
@@ -616,10 +733,10 @@ http {{
         a = self.a
         try:
             self.start_mosquitto()
-            if "store" in a.only or ("ingest" in a.only and not a.quick):
+            if "store" in a.only or (({"ingest", "http_ingest"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
             header = self.machine()
-            for part in ["ingest", "store", "http", "resources"]:
+            for part in ["ingest", "store", "http", "http_ingest", "resources"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:
@@ -644,7 +761,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks that it works")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--messages", type=int, default=100000, help="messages per ingest/store run (QoS 0: twice)")
-    p.add_argument("--only", default="ingest,store,http,resources")
+    p.add_argument("--only", default="ingest,store,http,http_ingest,resources")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--http-seconds", type=int, default=5)
     p.add_argument("--open-rate", type=int, default=1000)

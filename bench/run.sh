@@ -6,7 +6,7 @@
 # everything it started by PID.
 #   bench/run.sh                 full run: 3 runs per figure, about 10 minutes on 2 vCPU
 #   bench/run.sh --quick         seconds; what CI runs to keep the benchmark working
-#   bench/run.sh --help          the options (runs, sizes, --only ingest,store,http,resources)
+#   bench/run.sh --help          the options (runs, sizes, --only ingest,store,http,http_ingest,resources)
 # BENCH_NO_BUILD=1 skips the install and build steps.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -194,6 +194,9 @@ struct App::Impl {
     ctx.device_keys = &device_keys;
     ctx.device_changed = [w = writer.get()](const std::string& id) { w->device_changed(id); };
     ctx.commands = command_service.get();
+    // HTTP ingest (issue 9): answered after the commit or 503 at IOTD_INGEST_TIMEOUT.
+    ctx.ingest = http_ingest.get();
+    ctx.ingest_timeout = cfg.ingest_timeout;
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;

@@ -204,6 +204,8 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   one_of("IOTD_DEVICE_ID_SOURCE", c.device_id_source, {"payload_then_topic", "topic", "payload"});
   c.max_clock_skew = to_duration("IOTD_MAX_CLOCK_SKEW", get("IOTD_MAX_CLOCK_SKEW"));
   c.ingest_timeout = to_duration("IOTD_INGEST_TIMEOUT", get("IOTD_INGEST_TIMEOUT"));
+  if (c.ingest_timeout.count() <= 0)  // 0 would answer every HTTP ingest 503 at once
+    fail("IOTD_INGEST_TIMEOUT", get("IOTD_INGEST_TIMEOUT"), "must be more than 0");
   c.aliases = get("IOTD_ALIASES");
   c.max_batch = static_cast<int>(to_int("IOTD_MAX_BATCH", get("IOTD_MAX_BATCH"), 1, 100000));
   c.commit_delay = to_duration("IOTD_COMMIT_DELAY", get("IOTD_COMMIT_DELAY"));

@@ -85,5 +85,10 @@ Response issue_command(const ApiContext& ctx, const Request& req, const PathPara
 Response device_commands(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response device_command(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed002_control(const ApiContext& ctx, const Request& req, const PathParams& pp);
+// ingest_handlers.cpp (issue 9): HTTP ingest. Asynchronous: they answer through `respond`
+// from the submission's completion, after the commit (or 503 at IOTD_INGEST_TIMEOUT).
+using AsyncFn = void (*)(const ApiContext&, const Request&, const PathParams&, Respond);
+void ingest(const ApiContext& ctx, const Request& req, const PathParams& pp, Respond respond);
+void ingest_batch(const ApiContext& ctx, const Request& req, const PathParams& pp, Respond respond);
 
 }  // namespace iotd::http::api

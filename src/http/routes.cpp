@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "deadline_timer.hpp"
 #include "handlers.hpp"
 #include "iotd/http/api.hpp"
 #include "iotd/http/health_routes.hpp"
@@ -16,13 +17,21 @@ namespace {
 
 using api::Flavor;
 
+// A handler that answers in the call (api::Fn) or later through Respond (api::AsyncFn).
+struct HandlerRef {
+  constexpr HandlerRef(api::Fn f) : fn(f) {}            // NOLINT(google-explicit-constructor)
+  constexpr HandlerRef(api::AsyncFn f) : async(f) {}    // NOLINT(google-explicit-constructor)
+  api::Fn fn = nullptr;
+  api::AsyncFn async = nullptr;
+};
+
 struct RouteSpec {
   const char* method;
   const char* path;
   Exec exec;       // io: answers from memory; blocking: reads the database
   Access access;
   Flavor flavor;   // the error shape when the database fails
-  api::Fn handler;
+  HandlerRef handler;
 };
 
 // clang-format off
@@ -54,6 +63,9 @@ constexpr RouteSpec kRoutes[] = {
   {"POST", "/api/v1/devices/{id}/commands",      Exec::blocking,  Access::admin,  Flavor::v1,       api::issue_command},
   {"GET",  "/api/v1/devices/{id}/commands",      Exec::blocking,  Access::admin,  Flavor::v1,       api::device_commands},
   {"GET",  "/api/v1/devices/{id}/commands/{command_id}", Exec::blocking, Access::admin, Flavor::v1, api::device_command},
+  // HTTP ingest (issue 9): answered after the commit; batch bodies are split on the pool.
+  {"POST", "/api/v1/ingest",                     Exec::io,        Access::device_or_admin, Flavor::v1, api::ingest},
+  {"POST", "/api/v1/ingest/batch",               Exec::blocking,  Access::device_or_admin, Flavor::v1, api::ingest_batch},
   // Seed 001 per-device paths: the same handlers, the device from the path.
   {"GET",  "/api/v1/devices/{id}/history",       Exec::blocking,  Access::open,   Flavor::v1,       api::readings},
   {"GET",  "/api/v1/devices/{id}/aggregate",     Exec::blocking,  Access::open,   Flavor::v1,       api::aggregate},
@@ -87,9 +99,14 @@ constexpr RouteSpec kRoutes[] = {
 
 // io routes answer from memory on the io thread: the handler and nothing else (the
 // latest-values hot path). Database routes run on the blocking pool; a missing database
-// or a failed query is a 503 in the route's error shape.
+// or a failed query is a 503 in the route's error shape. Asynchronous routes (HTTP ingest)
+// get the Respond itself and answer when their work completes.
 Handler bind(std::shared_ptr<const ApiContext> ctx, const RouteSpec& spec) {
-  const api::Fn fn = spec.handler;
+  if (const api::AsyncFn async = spec.handler.async)
+    return [ctx = std::move(ctx), async](const Request& req, const PathParams& pp, Respond respond) {
+      async(*ctx, req, pp, std::move(respond));
+    };
+  const api::Fn fn = spec.handler.fn;
   if (spec.exec == Exec::io)
     return [ctx = std::move(ctx), fn](const Request& req, const PathParams& pp, Respond respond) {
       respond(fn(*ctx, req, pp));
@@ -116,6 +133,7 @@ Handler bind(std::shared_ptr<const ApiContext> ctx, const RouteSpec& spec) {
 }  // namespace
 
 void register_api_routes(Router& router, ApiContext ctx_in) {
+  if (ctx_in.ingest && !ctx_in.ingest_timer) ctx_in.ingest_timer = std::make_shared<DeadlineTimer>();
   auto ctx = std::make_shared<const ApiContext>(std::move(ctx_in));
   register_health_routes(router, *ctx);
   for (const auto& spec : kRoutes)

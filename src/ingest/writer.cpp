@@ -198,7 +198,11 @@ void Writer::decode_loop() {
     // A batch of a quarter of max_batch or more means a high rate, where frames pile up
     // on their own while the previous batch is decoded; sleeping then would only cap the
     // rate at max_batch per (delay + decode time).
-    if (!stopping && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
+    // HTTP ingest callers wait for this commit to be answered (and closed-loop clients send
+    // nothing more until then): a batch holding their messages never waits for company.
+    const bool callers_wait = std::any_of(msgs.begin(), msgs.end(),
+                                          [](const InputMessage& m) { return m.source == MessageSource::http; });
+    if (!stopping && !callers_wait && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
       {
         std::unique_lock lock(h.mu);
         h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
@@ -574,8 +578,12 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
       o = ItemOutcome{ItemStatus::rejected, r->reason, r->detail};
     } else {
       o.status = ItemStatus::duplicate;
-      for (std::uint32_t k = 0; k < df.reading_count; ++k)
-        if (ids[df.first_reading + k]) o.status = ItemStatus::stored;
+      if (df.reading_count > 0) o.device_id = p.readings[df.first_reading].device_id;
+      for (std::uint32_t k = 0; k < df.reading_count; ++k) {
+        if (!ids[df.first_reading + k]) continue;
+        o.status = ItemStatus::stored;
+        o.ids.push_back(*ids[df.first_reading + k]);
+      }
     }
   }
   for (auto i : stored) latest_.apply(p.readings[i]);

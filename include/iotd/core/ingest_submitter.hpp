@@ -35,6 +35,11 @@ struct ItemOutcome {
   ItemStatus status = ItemStatus::rejected;
   std::string reason;  // rejected: a stable reason code (not_json, no_metrics, ...)
   std::string detail;  // rejected: human-readable
+  // stored / duplicate: the device the message's readings belong to, and the ids of the
+  // message rows this item stored (one per new reading; empty for a duplicate). `{}`:
+  // brace-initialised outcomes that name only status, reason and detail stay warning-free.
+  std::string device_id{};
+  std::vector<std::int64_t> ids{};
 };
 
 enum class SubmitStatus : std::uint8_t {

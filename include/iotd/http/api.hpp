@@ -4,12 +4,15 @@
 // reads on the blocking pool, and serve latest values from memory.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "iotd/core/counters.hpp"
 #include "iotd/core/health.hpp"
 #include "iotd/http/device_keys.hpp"
+#include "iotd/core/ingest_submitter.hpp"
 #include "iotd/http/router.hpp"
 #include "iotd/storage/latest_cache.hpp"
 #include "iotd/storage/repository.hpp"
@@ -19,6 +22,8 @@ class CommandService;
 }  // namespace iotd::commands
 
 namespace iotd::http {
+
+class DeadlineTimer;  // src/http/deadline_timer.hpp
 
 struct ApiContext {
   storage::Repository* repo = nullptr;
@@ -38,6 +43,12 @@ struct ApiContext {
   // Commands to devices (issue 9): issues, lists and shows commands. Null: the command
   // routes answer 503.
   commands::CommandService* commands = nullptr;
+  // HTTP ingest (issue 9): the writer's submission queue (null: the ingest routes answer
+  // 503) and IOTD_INGEST_TIMEOUT, the longest a request waits for its commit. The timer
+  // that enforces it is made by register_api_routes when `ingest` is set.
+  IngestSubmitter* ingest = nullptr;
+  std::chrono::milliseconds ingest_timeout{10000};
+  std::shared_ptr<DeadlineTimer> ingest_timer;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

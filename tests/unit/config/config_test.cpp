@@ -138,5 +138,11 @@ TEST(Config, SizesAndBooleans) {
   EXPECT_THROW(parse_bool("maybe"), std::invalid_argument);
 }
 
+// HTTP ingest (issue 9): a zero timeout would answer every request 503 at once.
+TEST(Config, IngestTimeoutMustBePositive) {
+  EXPECT_NE(error_of({}, {"IOTD_INGEST_TIMEOUT=0s"}).find("IOTD_INGEST_TIMEOUT"), std::string::npos);
+  EXPECT_EQ(parse({}, {"IOTD_INGEST_TIMEOUT=1500ms"}).config.ingest_timeout, std::chrono::milliseconds(1500));
+}
+
 }  // namespace
 }  // namespace iotd::config

@@ -50,6 +50,9 @@ const std::map<Key, Access>& expected_access() {
       {{"POST", "/api/devices/{id}/heartbeat"}, Access::device_or_admin},
       {{"POST", "/api/devices/{id}/alerts"}, Access::admin},
       {{"GET", "/api/devices/{id}/raw-data"}, Access::open},
+      // HTTP ingest (issue 9)
+      {{"POST", "/api/v1/ingest"}, Access::device_or_admin},
+      {{"POST", "/api/v1/ingest/batch"}, Access::device_or_admin},
       {{"GET", "/api/v1/devices/{id}/history"}, Access::open},
       {{"GET", "/api/v1/devices/{id}/aggregate"}, Access::open},
       {{"GET", "/api/health"}, Access::open},
@@ -161,8 +164,8 @@ TEST(RouteTable, TheGuardStopsEveryProtectedRouteWithoutItsKey) {
   }
   // ack x2, rejects, manual alert, rule put and delete (6); devices (issue 9): v1 post, put,
   // patch, delete, heartbeat, key, seed 003 post, put, delete, heartbeat, alerts (11);
-  // commands (issue 9): v1 post, list, show, seed 002 control (4).
-  EXPECT_EQ(protected_routes, 21);
+  // commands (issue 9): v1 post, list, show, seed 002 control (4); ingest, ingest/batch (2).
+  EXPECT_EQ(protected_routes, 23);
 }
 
 }  // namespace

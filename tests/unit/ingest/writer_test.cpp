@@ -568,6 +568,21 @@ TEST_F(WriterTest, HttpAndJournalMessagesCommitTogetherAndTheCheckpointStillAdva
   EXPECT_EQ(all_readings().size(), 4u);
 }
 
+TEST_F(WriterTest, HttpMessagesDoNotWaitOutTheCommitDelay) {
+  close();
+  auto o = options();
+  o.commit_delay = 3000ms;  // a trickle of journal frames would wait this long
+  open(o);
+  Completion c;
+  std::vector<IngestItem> items;
+  items.push_back(http_item(R"({"device_id": "h3", "n": 1})"));
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(http->submit(std::move(items), t0 + 10s, c.callback()), Admission::accepted);
+  ASSERT_EQ(c.future.wait_for(10s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2000ms) << "the HTTP caller waited out the commit delay";
+  EXPECT_EQ(c.future.get().items.at(0).status, ItemStatus::stored);
+}
+
 TEST_F(WriterTest, HttpCompletionWaitsForTheDatabaseAndFiresOnceItCommits) {
   close();
   spec = storage::parse_database_url("sqlite:///" + (dir / "t.db").string() + "?timeout=1");
