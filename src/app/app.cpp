@@ -173,6 +173,7 @@ struct App::Impl {
     ctx.health = [this] { return health(); };
     ctx.version = IOTD_VERSION;
     ctx.rules_changed = [w = writer.get()] { w->reload_rules(); };
+    ctx.sample_metrics = [this] { sample_metrics(); };
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;
@@ -222,6 +223,7 @@ struct App::Impl {
     auto next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      sample_metrics();
       if (std::chrono::steady_clock::now() >= next_ping) {
         next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
         ping_database();
@@ -284,6 +286,19 @@ struct App::Impl {
     h.journal_dir = cfg.journal_dir;
     h.journal_append_failures = journal->append_failures();
     return h;
+  }
+
+  // Copies the components' state into the counters' sampled gauges (GET /metrics, the
+  // health JSON): atomics only, so neither the writer nor the MQTT callback ever waits on it.
+  void sample_metrics() {
+    counters.mqtt_connected = mqtt && mqtt->connected() ? 1 : 0;
+    const auto last = journal->last_seq();
+    const auto committed = writer->committed_seq();
+    counters.journal_backlog_frames = static_cast<std::int64_t>(last > committed ? last - committed : 0);
+    counters.journal_size = static_cast<std::int64_t>(journal->bytes_on_disk());
+    counters.journal_fsyncs.store(journal->fsyncs());
+    counters.db_pool_in_use = static_cast<std::int64_t>(repo->pool_in_use());
+    counters.db_pool_size = static_cast<std::int64_t>(repo->pool_size());
   }
 
   void shutdown() {

@@ -50,4 +50,9 @@ Response seed003_alerts(const ApiContext& ctx, const Request& req, const PathPar
 Response seed003_acknowledge(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response seed003_stats(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
+// operations_handlers.cpp (issue 11): the Prometheus metrics and the embedded documents
+// (/openapi.json, /docs and its script), served by request path.
+Response prometheus_metrics(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response embedded_asset(const ApiContext& ctx, const Request& req, const PathParams& pp);
+
 }  // namespace iotd::http::api

@@ -59,6 +59,11 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/api/devices/{id}/alerts",           Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_alerts},
   {"POST", "/api/alerts/{id}/acknowledge",       Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_acknowledge},
   {"GET",  "/api/stats",                         Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_stats},
+  // Operations (issue 11): Prometheus metrics, the OpenAPI document and its Redoc page.
+  {"GET",  "/metrics",                           Exec::io,        Access::open,   Flavor::v1,       api::prometheus_metrics},
+  {"GET",  "/openapi.json",                      Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
+  {"GET",  "/docs",                              Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
+  {"GET",  "/docs/redoc.standalone.js",          Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
 };
 // clang-format on
 

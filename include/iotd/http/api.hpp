@@ -24,6 +24,9 @@ struct ApiContext {
   // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
   // picked up before its next batch). May be empty.
   std::function<void()> rules_changed;
+  // Called by GET /metrics before it renders: copies component state (atomics only) into the
+  // counters' sampled gauges. May be empty.
+  std::function<void()> sample_metrics;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -2,6 +2,7 @@
 // call leases its own session from a pool) and BLOCKING: never call them on io threads.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <vector>
 
@@ -32,6 +33,10 @@ class Repository {
   virtual std::int64_t insert_alert(const Alert& a) = 0;
   // Throws on failure; used by /health.
   virtual void ping() = 0;
+  // Pooled sessions leased right now, and the pool's size (GET /metrics). Lock-free reads;
+  // a repository without a pool reports 0.
+  virtual std::size_t pool_in_use() const { return 0; }
+  virtual std::size_t pool_size() const { return 0; }
 };
 
 }  // namespace iotd::storage

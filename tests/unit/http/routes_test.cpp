@@ -49,6 +49,11 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/api/devices/{id}/alerts"}, Access::open},
       {{"POST", "/api/alerts/{id}/acknowledge"}, Access::admin},
       {{"GET", "/api/stats"}, Access::open},
+      // Operations (issue 11).
+      {{"GET", "/metrics"}, Access::open},
+      {{"GET", "/openapi.json"}, Access::open},
+      {{"GET", "/docs"}, Access::open},
+      {{"GET", "/docs/redoc.standalone.js"}, Access::open},
   };
   return table;
 }
