@@ -122,6 +122,8 @@ struct App::Impl {
   std::unique_ptr<mqtt::MqttSource> mqtt;
   std::jthread monitor;
   std::atomic<bool> ping_ok{true};
+  // Set once every component exists (mqtt is created after the server starts answering).
+  std::atomic<bool> started{false};
   mutable std::mutex ping_mu;
   std::string ping_error;  // guarded by ping_mu
 
@@ -209,6 +211,7 @@ struct App::Impl {
       mqtt = std::make_unique<mqtt::MqttSource>(mo, *journal, counters);
       mqtt->start();
     }
+    started.store(true, std::memory_order_release);
     monitor = std::jthread([this](std::stop_token st) { monitor_loop(st); });
 
     spdlog::info("iotd {} ready in {} ms: http={} database={} broker={} journal={}", IOTD_VERSION,
@@ -291,6 +294,7 @@ struct App::Impl {
   // Copies the components' state into the counters' sampled gauges (GET /metrics, the
   // health JSON): atomics only, so neither the writer nor the MQTT callback ever waits on it.
   void sample_metrics() {
+    if (!started.load(std::memory_order_acquire)) return;  // a scrape during start-up
     counters.mqtt_connected = mqtt && mqtt->connected() ? 1 : 0;
     const auto last = journal->last_seq();
     const auto committed = writer->committed_seq();

@@ -118,7 +118,9 @@ TEST_F(MetricsOnIotd, PrometheusScrapesItAndSeesStoredMessagesGrow) {
   EXPECT_TRUE(eventually([&] { return query(client, "iotd_commit_duration_seconds_count").value_or(0) >= 1; }, 10s));
   EXPECT_GT(query(client, "process_resident_memory_bytes").value_or(0), 1e6);
   EXPECT_GT(query(client, "sum(iotd_http_responses_total{route=\"/metrics\"})").value_or(0), 0);
-  EXPECT_TRUE(query(client, "histogram_quantile(0.9, rate(iotd_http_request_duration_seconds_bucket[1m]))").has_value());
+  // Every scrape is an HTTP request: the latency histogram counts them.
+  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_count").value_or(0), 0);
+  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_sum").value_or(0), 0);
 }
 
 }  // namespace

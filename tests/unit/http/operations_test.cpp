@@ -119,16 +119,6 @@ TEST_F(OperationsRoutes, EveryRouteIsDocumentedAndEveryDocumentedOperationIsRout
   EXPECT_EQ(extra.str(), "") << "operations in docs/openapi.json that no route serves:" << extra.str();
 }
 
-const char* access_name(Access a) {
-  switch (a) {
-    case Access::open: return "open";
-    case Access::admin: return "admin";
-    case Access::device: return "device";
-    case Access::device_or_admin: return "device_or_admin";
-  }
-  return "?";
-}
-
 // The security schemes an operation lists, as the access they stand for: none -> open;
 // admin* -> admin; device* -> device; both -> device_or_admin.
 std::string documented_access(const json& operation) {
@@ -158,7 +148,7 @@ TEST_F(OperationsRoutes, DocumentedSecurityMatchesEachRoutesAccess) {
     const auto& paths = doc.at("paths");
     if (!paths.contains(route.pattern) || !paths[route.pattern].contains(lower(route.method))) continue;  // above
     const json& op = paths[route.pattern][lower(route.method)];
-    EXPECT_EQ(documented_access(op), access_name(route.access)) << route.method << " " << route.pattern;
+    EXPECT_EQ(documented_access(op), to_string(route.access)) << route.method << " " << route.pattern;
     for (const auto& requirement : op.value("security", json::array())) {
       for (const auto& [scheme, _] : requirement.items())
         EXPECT_TRUE(schemes.contains(scheme)) << route.method << " " << route.pattern << ": " << scheme;
