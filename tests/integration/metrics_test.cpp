@@ -69,6 +69,21 @@ TEST_F(MetricsOnIotd, PromtoolAcceptsTheExposition) {
   EXPECT_EQ(findings, "");
 }
 
+// The documents come out of the binary itself, over its real HTTP server.
+TEST_F(MetricsOnIotd, TheBinaryServesTheOpenApiDocumentAndTheDocsPage) {
+  auto doc = iotd->get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.json()["openapi"], "3.1.0");
+  EXPECT_TRUE(doc.json()["paths"].contains("/metrics"));
+  auto page = iotd->get("/docs");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("/docs/redoc.standalone.js"), std::string::npos);
+  auto script = iotd->get("/docs/redoc.standalone.js");
+  EXPECT_EQ(script.status, 200);
+  EXPECT_GT(script.body.size(), 500'000u);
+  EXPECT_EQ(iotd->request("HEAD", "/docs", "", {}).status, 200);
+}
+
 // One instant query's single sample value through Prometheus's HTTP API (nullopt: no sample).
 std::optional<double> query(HttpClient& prom, const std::string& promql) {
   std::string target = "/api/v1/query?query=";
