@@ -19,7 +19,23 @@ packages=(
   sqlite3 docker-compose curl
   # the benchmark (bench/run.sh): load generator and the nginx reference
   python3 wrk nginx-light
+  # GET /metrics is tested against a real Prometheus (and promtool)
+  prometheus
+  # tools/openapi (npm ci): the Redoc bundle compiled in for /docs, the OpenAPI linter
+  nodejs
 )
+# npm comes with nodejs from some sources and as its own Debian package otherwise.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+# The npm tools, as locked in tools/openapi/package-lock.json; again when the lock changed.
+npm_tools() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/openapi"
+  if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    echo "install-deps: npm ci in tools/openapi"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,6 +45,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  [[ ${1:-} == --check ]] || npm_tools
   exit 0
 fi
 if [[ ${1:-} == --check ]]; then
@@ -51,4 +68,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -q
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_tools
 echo "install-deps: done in $((SECONDS - start)) s"

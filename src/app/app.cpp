@@ -130,6 +130,8 @@ struct App::Impl {
   std::unique_ptr<mqtt::MqttSource> mqtt;
   std::jthread monitor;
   std::atomic<bool> ping_ok{true};
+  // Set once every component exists (mqtt is created after the server starts answering).
+  std::atomic<bool> started{false};
   mutable std::mutex ping_mu;
   std::string ping_error;  // guarded by ping_mu
 
@@ -197,6 +199,7 @@ struct App::Impl {
     // HTTP ingest (issue 9): answered after the commit or 503 at IOTD_INGEST_TIMEOUT.
     ctx.ingest = http_ingest.get();
     ctx.ingest_timeout = cfg.ingest_timeout;
+    ctx.sample_metrics = [this] { sample_metrics(); };
     http::register_api_routes(router, ctx);
     http::ServerOptions so;
     so.listen = cfg.http_listen;
@@ -232,6 +235,7 @@ struct App::Impl {
       mqtt->start();
       command_service->set_publisher(mqtt.get());
     }
+    started.store(true, std::memory_order_release);
     monitor = std::jthread([this](std::stop_token st) { monitor_loop(st); });
 
     spdlog::info("iotd {} ready in {} ms: http={} database={} broker={} journal={}", IOTD_VERSION,
@@ -246,6 +250,7 @@ struct App::Impl {
     auto next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      sample_metrics();
       if (std::chrono::steady_clock::now() >= next_ping) {
         next_ping = std::chrono::steady_clock::now() + kDatabasePingInterval;
         ping_database();
@@ -308,6 +313,20 @@ struct App::Impl {
     h.journal_dir = cfg.journal_dir;
     h.journal_append_failures = journal->append_failures();
     return h;
+  }
+
+  // Copies the components' state into the counters' sampled gauges (GET /metrics, the
+  // health JSON): atomics only, so neither the writer nor the MQTT callback ever waits on it.
+  void sample_metrics() {
+    if (!started.load(std::memory_order_acquire)) return;  // a scrape during start-up
+    counters.mqtt_connected = mqtt && mqtt->connected() ? 1 : 0;
+    const auto last = journal->last_seq();
+    const auto committed = writer->committed_seq();
+    counters.journal_backlog_frames = static_cast<std::int64_t>(last > committed ? last - committed : 0);
+    counters.journal_size = static_cast<std::int64_t>(journal->bytes_on_disk());
+    counters.journal_fsyncs.store(journal->fsyncs());
+    counters.db_pool_in_use = static_cast<std::int64_t>(repo->pool_in_use());
+    counters.db_pool_size = static_cast<std::int64_t>(repo->pool_size());
   }
 
   void shutdown() {

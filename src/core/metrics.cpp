@@ -71,31 +71,44 @@ constexpr std::string_view kOther = "other";
 
 LabelledCounter::LabelledCounter(Registry& r, Info info, std::string_view label_name,
                                  std::size_t max_values)
-    : Metric(r, info), label_name_(label_name), max_values_(std::max<std::size_t>(max_values, 1)) {}
+    : Metric(r, info),
+      label_name_(label_name),
+      max_values_(std::max<std::size_t>(max_values, 1)),
+      cells_(std::make_unique<Cell[]>(max_values_)) {}
+
+std::atomic<std::uint64_t>* LabelledCounter::find(std::string_view value, std::size_t published) const {
+  for (std::size_t i = 0; i < published; ++i)
+    if (cells_[i].value == value) return &cells_[i].n;
+  return nullptr;
+}
 
 std::atomic<std::uint64_t>& LabelledCounter::cell(std::string_view value) {
-  std::lock_guard lock(mu_);
-  if (auto it = cells_.find(value); it != cells_.end()) return it->second;
+  if (auto* c = find(value, size_.load(std::memory_order_acquire))) return *c;
+  std::lock_guard lock(create_mu_);
+  const std::size_t n = size_.load(std::memory_order_relaxed);
+  if (auto* c = find(value, n)) return *c;
   // The last free slot is kept for "other", so the bound holds with it included.
-  if (cells_.size() + 1 >= max_values_ && value != kOther) {
-    if (auto it = cells_.find(kOther); it != cells_.end()) return it->second;
+  if (n + 1 >= max_values_ && value != kOther) {
     value = kOther;
+    if (auto* c = find(value, n)) return *c;
   }
-  return cells_.try_emplace(std::string(value)).first->second;
+  cells_[n].value.assign(value);
+  size_.store(n + 1, std::memory_order_release);
+  return cells_[n].n;
 }
 
 std::map<std::string, std::uint64_t> LabelledCounter::values() const {
-  std::lock_guard lock(mu_);
   std::map<std::string, std::uint64_t> out;
-  for (const auto& [k, v] : cells_) out.emplace(k, v.load(std::memory_order_relaxed));
+  const std::size_t n = size_.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) out.emplace(cells_[i].value, cells_[i].n.load(std::memory_order_relaxed));
   return out;
 }
 
 std::uint64_t LabelledCounter::total() const {
-  std::lock_guard lock(mu_);
-  std::uint64_t n = 0;
-  for (const auto& [_, v] : cells_) n += v.load(std::memory_order_relaxed);
-  return n;
+  std::uint64_t sum = 0;
+  const std::size_t n = size_.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) sum += cells_[i].n.load(std::memory_order_relaxed);
+  return sum;
 }
 
 void LabelledCounter::accept(MetricVisitor& v) const {

@@ -10,6 +10,7 @@ std::string_view unit_suffix(Unit u) {
   switch (u) {
     case Unit::seconds: return "_seconds";
     case Unit::unix_ms: return "_timestamp_seconds";
+    case Unit::bytes: return "_bytes";
     case Unit::none: break;
   }
   return "";

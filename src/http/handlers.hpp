@@ -90,5 +90,9 @@ Response seed002_control(const ApiContext& ctx, const Request& req, const PathPa
 using AsyncFn = void (*)(const ApiContext&, const Request&, const PathParams&, Respond);
 void ingest(const ApiContext& ctx, const Request& req, const PathParams& pp, Respond respond);
 void ingest_batch(const ApiContext& ctx, const Request& req, const PathParams& pp, Respond respond);
+// operations_handlers.cpp (issue 11): the Prometheus metrics and the embedded documents
+// (/openapi.json, /docs and its script), served by request path.
+Response prometheus_metrics(const ApiContext& ctx, const Request& req, const PathParams& pp);
+Response embedded_asset(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
 }  // namespace iotd::http::api

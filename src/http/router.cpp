@@ -150,6 +150,16 @@ Match Router::match(std::string_view method, std::string_view path) const {
   return m;
 }
 
+const char* to_string(Access a) {
+  switch (a) {
+    case Access::open: return "open";
+    case Access::admin: return "admin";
+    case Access::device: return "device";
+    case Access::device_or_admin: return "device_or_admin";
+  }
+  return "?";
+}
+
 Response error_response(int status, std::string_view code, std::string_view message) {
   std::string body;
   body.reserve(40 + code.size() + message.size());

@@ -94,6 +94,11 @@ constexpr RouteSpec kRoutes[] = {
   {"POST", "/api/devices/{id}/heartbeat",        Exec::blocking,  Access::device_or_admin, Flavor::seed003, api::seed003_heartbeat},
   {"POST", "/api/devices/{id}/alerts",           Exec::blocking,  Access::admin,  Flavor::seed003,  api::seed003_create_alert},
   {"GET",  "/api/devices/{id}/raw-data",         Exec::blocking,  Access::open,   Flavor::seed003,  api::seed003_raw_data},
+  // Operations (issue 11): Prometheus metrics, the OpenAPI document and its Redoc page.
+  {"GET",  "/metrics",                           Exec::io,        Access::open,   Flavor::v1,       api::prometheus_metrics},
+  {"GET",  "/openapi.json",                      Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
+  {"GET",  "/docs",                              Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
+  {"GET",  "/docs/redoc.standalone.js",          Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
 };
 // clang-format on
 

@@ -197,6 +197,7 @@ void Session::on_read_error(beast::error_code ec) {
 // ---- dispatch ---------------------------------------------------------------------
 
 void Session::handle_request() {
+  request_read_ = std::chrono::steady_clock::now();
   auto& msg = parser_->get();
   version_ = msg.version();
   keep_alive_ = msg.keep_alive();

@@ -15,6 +15,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -79,6 +80,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The route the current request matched (null: none, or not routed yet). send() knows
   // it together with the response status.
   const Route* route_ = nullptr;
+  // When the current request was read (unset: none, e.g. a malformed one); send() records
+  // the time since in http_request_duration.
+  std::chrono::steady_clock::time_point request_read_{};
   std::string out_head_;  // status line and headers of the response being written
   std::string body_;      // its body
   std::optional<boost::beast::http::response<boost::beast::http::empty_body>> header_msg_;

@@ -39,6 +39,10 @@ void Session::send(Response r) {
       const auto route = route_ ? static_cast<std::size_t>(route_ - state_.router.routes().data())
                                 : metrics::RouteStatusCounter::kUnmatched;
       state_.opts.counters->record_http_response(route, r.status);
+      if (request_read_ != std::chrono::steady_clock::time_point{}) {
+        state_.opts.counters->record_http_duration(std::chrono::steady_clock::now() - request_read_);
+        request_read_ = {};
+      }
     }
     if (r.status == 204 || r.status == 304) {
       r.body.clear();

@@ -378,6 +378,7 @@ struct Journal::Impl {
   std::atomic<std::uint64_t> committed{0};
   std::atomic<std::uint64_t> disk_bytes{0};
   std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> fsyncs{0};  // fdatasync calls on segments (append and sync)
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> read_errors{0};
 
@@ -732,6 +733,7 @@ AppendResult Journal::Impl::append(std::string_view topic, std::string_view payl
     }
     AppendResult result = AppendResult::appended;
     // `always` syncs before publishing, so the database can never commit past what is on disk.
+    if (opts.fsync == FsyncPolicy::always) fsyncs.fetch_add(1, std::memory_order_relaxed);
     if (opts.fsync == FsyncPolicy::always && ::fdatasync(active_fd->get()) != 0) {
       note_failure("fdatasync", errno);
       result = AppendResult::failed;
@@ -936,6 +938,7 @@ void Journal::Impl::sync() {
     targets.push_back(sync_active);
   }
   for (const auto& fd : targets) {
+    if (fd && *fd) fsyncs.fetch_add(1, std::memory_order_relaxed);
     if (fd && *fd && ::fdatasync(fd->get()) != 0) {
       spdlog::error("journal: fdatasync in {} failed: {}", opts.dir.string(), errno_text(errno));
     }
@@ -981,6 +984,8 @@ std::uint64_t Journal::bytes_on_disk() const { return impl_->disk_bytes.load(std
 bool Journal::over_bound() const { return bytes_on_disk() >= impl_->opts.max_bytes; }
 const RecoveryReport& Journal::recovery() const { return impl_->report; }
 std::uint64_t Journal::append_failures() const { return impl_->failures.load(std::memory_order_relaxed); }
+
+std::uint64_t Journal::fsyncs() const { return impl_->fsyncs.load(std::memory_order_relaxed); }
 std::uint64_t Journal::duplicates_dropped() const { return impl_->duplicates.load(std::memory_order_relaxed); }
 std::uint64_t Journal::read_errors() const { return impl_->read_errors.load(std::memory_order_relaxed); }
 void Journal::sync() { impl_->sync(); }

@@ -197,9 +197,12 @@ bool MqttSource::connect_once() {
 void MqttSource::supervise(std::stop_token st) {
   auto delay = opts_.reconnect_min;
   std::string last_logged;
+  bool connected_before = false;
   while (!st.stop_requested()) {
     if (!paused_ && !connected_) {
       if (connect_once()) {
+        if (connected_before) counters_.mqtt_reconnects++;
+        connected_before = true;
         delay = opts_.reconnect_min;
         last_logged.clear();
       } else {

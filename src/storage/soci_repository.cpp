@@ -5,6 +5,7 @@
 #include <soci/soci.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <map>
 #include <optional>
@@ -497,12 +498,18 @@ class SociRepository final : public Repository {
   auto with_session(F&& f) -> decltype(f(std::declval<soci::session&>())) {
     struct Lease {
       soci::connection_pool& pool;
+      std::atomic<std::size_t>& in_use;
       std::size_t pos;
-      explicit Lease(soci::connection_pool& p) : pool(p), pos(p.lease()) {}
-      ~Lease() { pool.give_back(pos); }
+      Lease(soci::connection_pool& p, std::atomic<std::size_t>& n) : pool(p), in_use(n), pos(p.lease()) {
+        in_use.fetch_add(1, std::memory_order_relaxed);
+      }
+      ~Lease() {
+        in_use.fetch_sub(1, std::memory_order_relaxed);
+        pool.give_back(pos);
+      }
       Lease(const Lease&) = delete;
       Lease& operator=(const Lease&) = delete;
-    } lease(pool_);
+    } lease(pool_, in_use_);
     soci::session& s = pool_.at(lease.pos);
     char& broken = broken_[lease.pos];  // touched only by the session's lessee
     if (broken) reopen(s, broken);
@@ -520,6 +527,9 @@ class SociRepository final : public Repository {
     }
   }
 
+  std::size_t pool_in_use() const override { return in_use_.load(std::memory_order_relaxed); }
+  std::size_t pool_size() const override { return broken_.size(); }
+
   void reopen(soci::session& s, char& broken) {
     broken = 1;
     detail::reopen_session(s, spec_);  // throws when the database is unreachable
@@ -530,6 +540,7 @@ class SociRepository final : public Repository {
   const detail::SqlDialect& d_;
   soci::connection_pool pool_;
   std::vector<char> broken_;  // per pool position: reopen before use
+  std::atomic<std::size_t> in_use_{0};  // leased sessions (GET /metrics)
 };
 
 }  // namespace

@@ -56,6 +56,24 @@ class Counters : public metrics::Registry {
   Counter command_acks_unmatched{*this, {"command_acks_unmatched", "Command acks naming no command of their device"}};
   Counter command_acks_late{*this, {"command_acks_late", "Command acks for a command that had already finished"}};
 
+  // ---- Operations (issue 11): what GET /metrics adds (docs/architecture.md §11) ----------
+  metrics::Histogram http_request_duration{
+      *this,
+      {"http_request_duration", "HTTP request time, from the request read to the response handed to the socket",
+       Unit::seconds},
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+  Counter mqtt_reconnects{*this, {"mqtt_reconnects", "MQTT connections re-established after the first"}};
+  // Sampled from the components' atomics (App's sample_metrics, before each /metrics
+  // rendering and by the monitor every 200 ms): copies, never a lock the writer or the MQTT
+  // callback takes.
+  metrics::Gauge mqtt_connected{*this, {"mqtt_connected", "1 while connected to the MQTT broker, else 0"}};
+  metrics::Gauge journal_backlog_frames{
+      *this, {"journal_backlog_frames", "Journal frames appended but not yet committed"}};
+  metrics::Gauge journal_size{*this, {"journal_size", "Bytes in the journal's live segments", Unit::bytes}};
+  Counter journal_fsyncs{*this, {"journal_fsyncs", "fdatasync calls on journal segments"}};
+  metrics::Gauge db_pool_in_use{*this, {"db_pool_in_use", "Read-pool database sessions leased right now"}};
+  metrics::Gauge db_pool_size{*this, {"db_pool_size", "Database sessions in the read pool"}};
+
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }
   std::map<std::string, std::uint64_t> rejects() const { return rejects_by_reason.values(); }
@@ -74,6 +92,10 @@ class Counters : public metrics::Registry {
   void record_http_response(std::size_t route, int status) noexcept {
     http_requests.fetch_add(1, std::memory_order_relaxed);
     http_responses.record(route, status);
+  }
+  // The HTTP session, with the time from the request read to the response handed over.
+  void record_http_duration(std::chrono::steady_clock::duration took) noexcept {
+    http_request_duration.observe(std::chrono::duration<double>(took).count());
   }
 
  private:

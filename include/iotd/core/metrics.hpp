@@ -24,6 +24,7 @@ enum class Unit {
   none,     // a count of things
   seconds,  // a duration
   unix_ms,  // a wall-clock time, milliseconds since the epoch (0: never)
+  bytes,    // a size
 };
 
 // A metric's declaration. The strings must outlive the metric (literals in practice).
@@ -158,8 +159,11 @@ class Histogram final : public Metric {
 };
 
 // A counter per value of one label, for a small open set of values (reject reasons). cell()
-// finds or creates the value's cell under a mutex; keep the reference for a hot path. Past
-// `max_values` distinct values, new ones share the cell "other", so memory stays bounded.
+// finds the value's cell without a lock (cells, once published, never move or change their
+// value) and creates a new one under a mutex only writers creating values take; keep the
+// reference for a hot path. Readers (values(), total(), accept()) take no lock, so an
+// exporter never waits for a writer. Past `max_values` distinct values, new ones share the
+// cell "other", so memory stays bounded.
 class LabelledCounter final : public Metric {
  public:
   LabelledCounter(Registry& r, Info info, std::string_view label_name, std::size_t max_values);
@@ -171,10 +175,17 @@ class LabelledCounter final : public Metric {
   void accept(MetricVisitor& v) const override;
 
  private:
+  struct Cell {
+    std::string value;  // written once, before the cell is published
+    std::atomic<std::uint64_t> n{0};
+  };
+  std::atomic<std::uint64_t>* find(std::string_view value, std::size_t published) const;
+
   std::string_view label_name_;
   std::size_t max_values_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::atomic<std::uint64_t>, std::less<>> cells_;  // guarded by mu_
+  std::unique_ptr<Cell[]> cells_;           // max_values_ slots; [0, size_) published
+  std::atomic<std::size_t> size_{0};
+  std::mutex create_mu_;                    // serialises creating cells
 };
 
 // Responses by route and status class (1xx..5xx): a fixed table indexed by the route's

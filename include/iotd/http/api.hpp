@@ -49,6 +49,9 @@ struct ApiContext {
   IngestSubmitter* ingest = nullptr;
   std::chrono::milliseconds ingest_timeout{10000};
   std::shared_ptr<DeadlineTimer> ingest_timer;
+  // Called by GET /metrics before it renders: copies component state (atomics only) into the
+  // counters' sampled gauges. May be empty.
+  std::function<void()> sample_metrics;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -64,6 +64,9 @@ enum class Access {
   device_or_admin,  // a device key (auth_device set) or the admin key (auth_device empty)
 };
 
+// "open", "admin", "device", "device_or_admin" (tests and messages).
+const char* to_string(Access a);
+
 struct Route {
   std::string method;
   std::string pattern;  // "/api/v1/alerts/{id}/ack"

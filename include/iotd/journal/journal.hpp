@@ -85,6 +85,7 @@ class Journal {
   bool over_bound() const;                  // bytes_on_disk() >= max_bytes
   const RecoveryReport& recovery() const;
   std::uint64_t append_failures() const;
+  std::uint64_t fsyncs() const;             // fdatasync calls on segments so far
   std::uint64_t duplicates_dropped() const;
   std::uint64_t read_errors() const;        // bad frames met by read() (each skips a segment)
   void sync();                              // fdatasync the open segment now

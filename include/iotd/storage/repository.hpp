@@ -2,6 +2,7 @@
 // call leases its own session from a pool) and BLOCKING: never call them on io threads.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <vector>
 
@@ -51,6 +52,10 @@ class Repository {
   virtual bool delete_device(const std::string& device_id, bool purge, std::int64_t now_ms) = 0;
   virtual std::vector<DeviceKeyHash> device_keys() = 0;
   virtual std::map<std::string, std::int64_t> devices_by_status() = 0;
+  // Pooled sessions leased right now, and the pool's size (GET /metrics). Lock-free reads;
+  // a repository without a pool reports 0.
+  virtual std::size_t pool_in_use() const { return 0; }
+  virtual std::size_t pool_size() const { return 0; }
 };
 
 }  // namespace iotd::storage

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <set>
@@ -139,6 +140,30 @@ TEST(LabelledCounter, ConcurrentAddsAreAllCounted) {
     });
   threads.clear();
   EXPECT_EQ(l.values(), (std::map<std::string, std::uint64_t>{{"even", 20000}, {"odd", 20000}}));
+}
+
+// Readers take no lock: they see published cells whole while writers create new ones.
+TEST(LabelledCounter, ReadersRaceWithWritersCreatingValues) {
+  Registry r;
+  LabelledCounter l(r, {"rejects", "Rejects"}, "reason", 64);
+  std::atomic<bool> done{false};
+  std::jthread reader([&] {
+    while (!done.load()) {
+      for (const auto& [value, n] : l.values()) ASSERT_EQ(value.rfind("reason_", 0), 0u) << value;
+      (void)l.total();
+    }
+  });
+  {
+    std::vector<std::jthread> writers;
+    for (int t = 0; t < 3; ++t)
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 3000; ++i) l.add("reason_" + std::to_string((i * 7 + t) % 40));
+      });
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(l.values().size(), 40u);
+  EXPECT_EQ(l.total(), 9000u);
 }
 
 TEST(Histogram, BucketsAreLessOrEqualAndCumulative) {

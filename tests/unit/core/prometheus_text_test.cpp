@@ -32,6 +32,16 @@ TEST(PrometheusText, CountersAndGaugesHaveHelpAndTypeLines) {
             "iotd_last_commit_at_timestamp_seconds 1769644800.25\n");
 }
 
+TEST(PrometheusText, ByteGaugesEndInBytes) {
+  Registry r;
+  Gauge size(r, {"journal_size", "Journal bytes", Unit::bytes});
+  size = 4096;
+  EXPECT_EQ(prometheus_text(r),
+            "# HELP iotd_journal_size_bytes Journal bytes\n"
+            "# TYPE iotd_journal_size_bytes gauge\n"
+            "iotd_journal_size_bytes 4096\n");
+}
+
 TEST(PrometheusText, HistogramBucketsAreCumulativeEndingWithInfThenSumAndCount) {
   Registry r;
   Histogram h(r, {"commit_duration", "Commit time", Unit::seconds}, {0.25, 0.5, 1});
