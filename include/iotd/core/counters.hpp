@@ -49,6 +49,10 @@ class Counters : public metrics::Registry {
       {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}};
   metrics::RouteStatusCounter http_responses{
       *this, {"http_responses", "HTTP responses by route pattern and status class"}};
+  // Live stream (issue 10).
+  metrics::Gauge ws_clients{*this, {"ws_clients", "WebSocket stream clients connected"}};
+  Counter ws_frames_sent{*this, {"ws_frames_sent", "WebSocket stream frames written to clients"}};
+  Counter ws_clients_dropped{*this, {"ws_clients_dropped", "WebSocket stream clients closed (1008) for falling behind"}};
 
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }

@@ -24,6 +24,9 @@ struct ApiContext {
   // Called after a rule was stored or deleted (app wires it to the writer's rule reload,
   // picked up before its next batch). May be empty.
   std::function<void()> rules_changed;
+  // Live stream (issue 10): called after an alert's acknowledgement committed, with the
+  // alert as stored (app wires it to the live hub). May be empty.
+  std::function<void(const storage::Alert&)> alert_acknowledged;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);
