@@ -59,7 +59,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_LOG_FORMAT", "console", "console or json (JSON lines)", "logging"},
     {"IOTD_LOG_FILE", "", "also log to this file", "logging"},
     // Live stream (issue 10).
-    {"IOTD_WS_QUEUE_FRAMES", "1024", "frames queued for one WebSocket stream client; a client further behind is closed with 1008", "live"},
+    {"IOTD_WS_QUEUE_FRAMES", "1024", "frames queued for one WebSocket stream client; a client that would fall further behind is closed with 1008 (one with nothing queued takes any commit whole)", "live"},
     {"IOTD_WS_IDLE_TIMEOUT", "60s", "WebSocket stream keepalive: a ping after half of this without traffic; a client silent (no pong) for all of it is closed", "live"},
 };
 

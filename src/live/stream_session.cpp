@@ -65,7 +65,9 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     {
       std::lock_guard lock(mu_);
       if (closing_) return;
-      if (queued_ + frames.size() > opts_.queue_frames) {
+      // A client with nothing queued takes any commit whole; one still holding frames may
+      // not go past the bound.
+      if (queued_ > 0 && queued_ + frames.size() > opts_.queue_frames) {
         closing_ = dropped = true;
         pending_.clear();
         pending_.shrink_to_fit();

@@ -15,14 +15,15 @@
 namespace iotd::live {
 
 struct StreamOptions {
-  // Frames waiting for one client; one more and the client is closed with 1008.
+  // Frames waiting for one client: a commit that would take a client holding frames past
+  // this closes it with 1008 (a client with none queued takes any commit whole).
   std::size_t queue_frames = 1024;
   // A ping goes out after half of this without traffic; a client silent for all of it
   // (no pong) is closed.
   std::chrono::milliseconds idle_timeout{60'000};
   // After a 1008 decision, how long the pending write and the close frame may take before
   // the socket is closed outright.
-  std::chrono::milliseconds close_grace{5'000};
+  std::chrono::milliseconds close_grace{10'000};
 };
 
 // `hub` and `counters` must outlive the router's server.

@@ -146,6 +146,28 @@ TEST_F(StreamTest, ClientThatNeverReadsIsClosedWith1008AndCountedWhileOthersRece
   }());
 }
 
+TEST_F(StreamTest, CaughtUpClientTakesACommitLargerThanTheQueueBound) {
+  StreamOptions so;
+  so.queue_frames = 4;
+  start(so);
+  WsClient ws(port());
+  ASSERT_TRUE(ws.connect("/api/v1/stream"));
+  ASSERT_TRUE(subscribers(1));
+  ingest::CommitEvent big;
+  for (int i = 1; i <= 10; ++i) {
+    auto one = batch("d1", i);
+    big.readings.push_back(std::move(one.readings.front()));
+    big.reading_ids.push_back(i);
+  }
+  hub_.publish(std::move(big));
+  for (int i = 1; i <= 10; ++i) {
+    auto f = next(ws);
+    ASSERT_TRUE(f) << ws.error();
+    EXPECT_EQ((*f)["id"], i);
+  }
+  EXPECT_EQ(counters_.ws_clients_dropped.load(), 0u);
+}
+
 TEST_F(StreamTest, SilentClientIsClosedByTheKeepaliveTimeout) {
   StreamOptions so;
   so.idle_timeout = 1s;
