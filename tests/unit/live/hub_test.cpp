@@ -232,10 +232,10 @@ TEST(LiveHub, PublishNeverWaitsForSubscribersAndTheBacklogIsBounded) {
   hub.subscribe(slow);
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 100; ++i) hub.publish(batch({reading("d1", i, {{"v", 1}})}, i + 1));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms);
-  EXPECT_GE(hub.batches_dropped(), 80u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);  // waiting would take 2 s
+  EXPECT_GE(hub.batches_dropped(), 50u);
   hub.stop();
-  EXPECT_LE(slow->calls.load(), 20);
+  EXPECT_LE(slow->calls.load(), 50);
 }
 
 }  // namespace
