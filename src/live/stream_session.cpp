@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -103,10 +104,10 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
 
   // Always one read pending: it sees pongs and the close handshake; client messages are
   // discarded.
+  // read_some into a few inline bytes: an idle client's pending read allocates no buffer.
   void read() {
-    ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    ws_.async_read_some(net::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->finish();
-      self->rbuf_.clear();
       self->read();
     });
   }
@@ -182,7 +183,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   LiveHub& hub_;
   Counters& counters_;
   const StreamOptions opts_;
-  beast::flat_buffer rbuf_;
+  std::array<char, 16> rbuf_;  // client messages are read and dropped
   bool subscribed_ = false;
 
   std::mutex mu_;  // guards pending_, queued_, writing_, closing_
