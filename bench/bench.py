@@ -597,7 +597,8 @@ http {{
         self.procs.stop(iotd)
         above = (held_kib - idle_kib) / 1024
         self.row(f"RSS above idle with {n_idle:,} idle WebSocket clients", above, "MiB", None, None, None, 30.0,
-                 [above], f"{connected:,} connected, iotd_ws_clients {clients}; "
+                 [above], f"{connected:,} connected, ws_clients "
+                 f"{clients if clients is not None else 'unread (health refused: the server is at its connection limit)'}; "
                  f"{(held_kib - idle_kib) * 1024 / max(connected, 1):,.0f} B per client", target_is_max=True)
 
     # ---- table ---------------------------------------------------------------------
