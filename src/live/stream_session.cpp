@@ -33,7 +33,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   StreamSession(std::unique_ptr<http::UpgradedConnection> conn, StreamFilter filter, LiveHub& hub,
                 Counters& counters, const StreamOptions& opts)
       : conn_(std::move(conn)),
-        ws_(std::move(conn_->stream)),
+        ws_(conn_->stream.release_socket()),
         filter_(std::move(filter)),
         hub_(hub),
         counters_(counters),
@@ -154,7 +154,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     grace_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
       beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      self->ws_.next_layer().close(ignored);
     });
     if (write_in_flight_)
       close_after_write_ = true;
@@ -178,7 +178,10 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   }
 
   std::unique_ptr<http::UpgradedConnection> conn_;  // keeps the connection counted
-  websocket::stream<beast::tcp_stream> ws_;
+  // Over the bare socket, not a tcp_stream: the websocket layer's own timer does the
+  // handshake and keepalive timeouts, and a tcp_stream's timers would cost memory and a
+  // timer check on every write.
+  websocket::stream<net::ip::tcp::socket> ws_;
   const StreamFilter filter_;
   LiveHub& hub_;
   Counters& counters_;
