@@ -83,6 +83,12 @@ bool WsClient::timed_out() const { return impl_->error == beast::error::timeout;
 bool WsClient::closed() const { return impl_->error == websocket::error::closed; }
 int WsClient::close_code() const { return static_cast<int>(impl_->ws.reason().code); }
 
+bool WsClient::send(const std::string& text) {
+  auto& i = *impl_;
+  i.error = i.run([&](auto done) { i.ws.async_write(net::buffer(text), done); }, std::chrono::seconds(5));
+  return !i.error;
+}
+
 void WsClient::close() {
   auto& i = *impl_;
   if (!i.ws.is_open()) return;

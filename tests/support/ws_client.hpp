@@ -34,6 +34,7 @@ class WsClient {
   bool closed() const;           // the server sent a close frame
   int close_code() const;        // its code (1008: policy violation), 0 without one
   void close();                  // a normal close handshake (waits at most 2 s)
+  bool send(const std::string& text);  // one text message; false on error (see error())
 
  private:
   struct Impl;

@@ -168,6 +168,30 @@ TEST_F(StreamTest, CaughtUpClientTakesACommitLargerThanTheQueueBound) {
   EXPECT_EQ(counters_.ws_clients_dropped.load(), 0u);
 }
 
+TEST_F(StreamTest, ClientMessagesAreIgnoredTooLongOneClosesAndACloseIsAnswered) {
+  start();
+  WsClient chatty(port()), big(port());
+  ASSERT_TRUE(chatty.connect("/api/v1/stream"));
+  ASSERT_TRUE(big.connect("/api/v1/stream"));
+  ASSERT_TRUE(subscribers(2));
+  ASSERT_TRUE(chatty.send("hello"));
+  ASSERT_TRUE(chatty.send(std::string(3000, 'x')));
+  hub_.publish(batch("d1", 1));
+  auto f = next(chatty);
+  ASSERT_TRUE(f) << chatty.error();
+  EXPECT_EQ((*f)["id"], 1);
+  // Over 4 KiB: closed with 1009 (the frame still queued for it may come first).
+  ASSERT_TRUE(big.send(std::string(5000, 'x')));
+  while (big.receive(5s)) {
+  }
+  EXPECT_TRUE(big.closed()) << big.error();
+  EXPECT_EQ(big.close_code(), 1009);
+  // A normal close is answered: the handshake completes and the client leaves the hub.
+  chatty.close();
+  EXPECT_EQ(chatty.error(), "");
+  EXPECT_TRUE(subscribers(0));
+}
+
 TEST_F(StreamTest, SilentClientIsClosedByTheKeepaliveTimeout) {
   StreamOptions so;
   so.idle_timeout = 2s;
