@@ -145,6 +145,7 @@ class Bench:
             "wait": os.path.join(self.build, "bench", "iotd-bench-wait"),
             "store": os.path.join(self.build, "bench", "iotd-bench-store"),
             "startup": os.path.join(self.build, "bench", "iotd-bench-startup"),
+            "live": os.path.join(self.build, "bench", "iotd-bench-live"),
         }
         for name, path in self.bin.items():
             if not os.access(path, os.X_OK):
@@ -656,6 +657,67 @@ http {{
         self.row(f"CPU per 1,000 messages at {a.load_rate} msg/s (iotd user+sys)", median(load_cpu), "ms",
                  None, None, None, None, load_cpu, "")
 
+    # ---- live stream (issue 10) -------------------------------------------------------
+
+    def live_metric(self, iotd, name):
+        """A counter or gauge from the health JSON's "counters"."""
+        status, body = http_get(iotd.http + "/api/v1/health")
+        return json.loads(body)["counters"].get(name) if body else None
+
+    def bench_live(self):
+        """WebSocket stream: publish -> frame latency, fan-out, RSS of idle clients. One run
+        each (iotd-bench-live is one thread of asynchronous Beast reads)."""
+        import resource
+        a = self.a
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # iotd inherits it
+        n_lat, n_fan, n_idle = (10, 20, 200) if a.quick else (100, 1000, a.live_idle_clients)
+        secs = 1 if a.quick else a.live_seconds
+        iotd = self.start_iotd(self.fresh_db("sqlite"))
+        port = iotd.http.rsplit(":", 1)[1]
+        tool = [self.bin["live"], "--port", port, "--mqtt", f"tcp://127.0.0.1:{self.mqtt_port}",
+                "--rate", "1000", "--seconds", str(secs)]
+        log(f"live: latency, {n_lat} subscribers at 1,000 msg/s for {secs} s")
+        lat = run_tool(tool + ["--clients", str(n_lat), "--device", "bench-lat"], secs + 120)
+        self.row(f"Live: publish → WebSocket frame p99, {n_lat} subscribers at 1,000 msg/s "
+                 f"(default IOTD_COMMIT_DELAY 10 ms)", lat["p99_ms"], "ms", None, None, None, 10.0,
+                 [lat["p99_ms"]], f"p50 {lat['p50_ms']:.2f} ms, {lat['frames']:,} of "
+                 f"{lat['frames_expected']:,} frames", target_is_max=True)
+        log(f"live: fan-out, {n_fan} subscribers at 1,000 msg/s for {secs} s")
+        dropped0 = self.live_metric(iotd, "ws_clients_dropped") or 0
+        fan = run_tool(tool + ["--clients", str(n_fan), "--device", "bench-fan"], secs + 180)
+        dropped = (self.live_metric(iotd, "ws_clients_dropped") or 0) - dropped0
+        self.row(f"Live fan-out: {n_fan} subscribers at 1,000 msg/s, frames delivered", fan["frames_per_s"],
+                 "frames/s", None, None, None, None, [fan["frames_per_s"]],
+                 f"{fan['frames']:,} of {fan['frames_expected']:,} frames, {dropped} clients dropped (1008), "
+                 f"p99 {fan['p99_ms']:.1f} ms")
+        self.procs.stop(iotd)
+
+        log(f"live: RSS with {n_idle} idle WebSocket clients")
+        iotd = self.start_iotd(self.fresh_db("sqlite"))
+        port = iotd.http.rsplit(":", 1)[1]
+        time.sleep(1.0)
+        idle_kib = proc_stat(iotd.pid)[1]
+        holder = subprocess.Popen([self.bin["live"], "--port", port, "--clients", str(n_idle), "--hold", "600"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            line = holder.stdout.readline()
+            if not line.startswith("{"):
+                raise BenchError(f"iotd-bench-live --hold: {holder.stderr.read()[-800:]}")
+            connected = json.loads(line)["connected"]
+            time.sleep(2.0)
+            held_kib = proc_stat(iotd.pid)[1]
+            clients = self.live_metric(iotd, "ws_clients")
+        finally:
+            os.kill(holder.pid, signal.SIGTERM)
+            holder.wait()
+        self.procs.stop(iotd)
+        above = (held_kib - idle_kib) / 1024
+        self.row(f"RSS above idle with {n_idle:,} idle WebSocket clients", above, "MiB", None, None, None, 30.0,
+                 [above], f"{connected:,} connected, ws_clients "
+                 f"{clients if clients is not None else 'unread (health refused: the server is at its connection limit)'}; "
+                 f"{(held_kib - idle_kib) * 1024 / max(connected, 1):,.0f} B per client", target_is_max=True)
+
     # ---- table ---------------------------------------------------------------------
 
     def row(self, name, value, unit, ref_name, ref_value, ref_unit, target, runs, note,
@@ -736,13 +798,12 @@ http {{
             if "store" in a.only or (({"ingest", "http_ingest"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
             header = self.machine()
-            for part in ["ingest", "store", "http", "http_ingest", "resources"]:
+            for part in ["ingest", "store", "http", "http_ingest", "resources", "live"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:
             self.procs.stop_all()
             self.stop_postgres()
-        self.notes.append("Live publish → WebSocket latency: not measured; iotd has no WebSocket stream yet.")
         cmd = "bench/run.sh " + " ".join(sys.argv[1:])
         text = (f"### iotd benchmark{' (quick mode: sizes too small for the figures to mean anything)' if a.quick else ''}\n\n"
                 f"Command: `{cmd.strip()}`, medians of {a.runs} run(s).\n\n{header}\n\n{self.table()}\n\n"
@@ -761,7 +822,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks that it works")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--messages", type=int, default=100000, help="messages per ingest/store run (QoS 0: twice)")
-    p.add_argument("--only", default="ingest,store,http,http_ingest,resources")
+    p.add_argument("--only", default="ingest,store,http,http_ingest,resources,live")
+    p.add_argument("--live-seconds", type=int, default=5, help="publishing time of each live row")
+    p.add_argument("--live-idle-clients", type=int, default=10000)
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--http-seconds", type=int, default=5)
     p.add_argument("--open-rate", type=int, default=1000)

@@ -23,6 +23,8 @@
 #include "iotd/ingest/journal_input.hpp"
 #include "iotd/ingest/submission_queue.hpp"
 #include "iotd/ingest/writer.hpp"
+#include "iotd/live/hub.hpp"
+#include "iotd/live/stream_routes.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/mqtt/mqtt_source.hpp"
 #include "iotd/pipeline/decoder.hpp"
@@ -122,6 +124,9 @@ struct App::Impl {
   // the service, so that the service outlives it.
   std::unique_ptr<storage::CommandRepository> command_repo;
   std::unique_ptr<commands::CommandService> command_service;
+  // Live stream (issue 10): outlives the server (sessions leave it when destroyed) and is
+  // stopped before it (a delivery holds a session).
+  std::unique_ptr<live::LiveHub> hub;
   http::Router router;
   // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
   http::DeviceKeys device_keys;
@@ -174,6 +179,9 @@ struct App::Impl {
     writer = std::make_unique<ingest::Writer>(
         wo, std::vector<ingest::WriterInput*>{journal_input.get(), http_ingest.get()}, *store, latest, counters);
     writer->set_ack_sink(command_acks.get());
+    // Live stream (issue 10): the writer hands each committed batch to the hub.
+    hub = std::make_unique<live::LiveHub>();
+    writer->set_commit_listener([h = hub.get()](ingest::CommitEvent&& ev) { h->publish(std::move(ev)); });
     writer->start();
 
     // Commands (issue 9): pending commands of the last run are failed before any is issued.
@@ -200,7 +208,14 @@ struct App::Impl {
     ctx.ingest = http_ingest.get();
     ctx.ingest_timeout = cfg.ingest_timeout;
     ctx.sample_metrics = [this] { sample_metrics(); };
+    // Live stream (issue 10): acknowledgements reach the stream from the HTTP handler.
+    ctx.alert_acknowledged = [h = hub.get()](const storage::Alert& a) { h->publish_acknowledged(a); };
     http::register_api_routes(router, ctx);
+    // Live stream (issue 10)
+    live::StreamOptions lo;
+    lo.queue_frames = static_cast<std::size_t>(cfg.ws_queue_frames);
+    lo.idle_timeout = cfg.ws_idle_timeout;
+    live::register_stream_routes(router, *hub, counters, lo);
     http::ServerOptions so;
     so.listen = cfg.http_listen;
     so.io_threads = cfg.io_threads;
@@ -339,6 +354,7 @@ struct App::Impl {
     spdlog::info("draining {} journal frame(s) into the database", backlog);
     writer->stop(std::chrono::seconds(30));
     http_ingest->close();  // what the writer could not commit is answered as not stored
+    hub->stop();  // no delivery may hold a session while the server goes
     server->stop();
     journal->sync();
     spdlog::info("stopped; committed through journal seq {}", writer->committed_seq());

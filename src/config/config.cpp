@@ -59,6 +59,9 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_LOG_LEVEL", "info", "trace, debug, info, warn, error", "logging"},
     {"IOTD_LOG_FORMAT", "console", "console or json (JSON lines)", "logging"},
     {"IOTD_LOG_FILE", "", "also log to this file", "logging"},
+    // Live stream (issue 10).
+    {"IOTD_WS_QUEUE_FRAMES", "1024", "frames queued for one WebSocket stream client; a client that would fall further behind is closed with 1008 (one with nothing queued takes any commit whole)", "live"},
+    {"IOTD_WS_IDLE_TIMEOUT", "60s", "WebSocket stream keepalive: a ping after half of this without traffic; a client silent (no pong) for all of it is closed", "live"},
 };
 
 using text::lower;
@@ -220,6 +223,11 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   c.log_format = get("IOTD_LOG_FORMAT");
   one_of("IOTD_LOG_FORMAT", c.log_format, {"console", "json"});
   c.log_file = get("IOTD_LOG_FILE");
+  // Live stream (issue 10).
+  c.ws_queue_frames = static_cast<int>(to_int("IOTD_WS_QUEUE_FRAMES", get("IOTD_WS_QUEUE_FRAMES"), 1, 1'000'000));
+  c.ws_idle_timeout = to_duration("IOTD_WS_IDLE_TIMEOUT", get("IOTD_WS_IDLE_TIMEOUT"));
+  if (c.ws_idle_timeout < std::chrono::seconds(1))
+    fail("IOTD_WS_IDLE_TIMEOUT", get("IOTD_WS_IDLE_TIMEOUT"), "must be at least 1s");
 }
 
 std::map<std::string, std::string> read_file(const std::string& path,

@@ -80,6 +80,7 @@ Response acknowledge(const ApiContext& ctx, const Request& req, const PathParams
   if (!a)
     return render(f, not_found(f == Flavor::v1 ? "no alert with id " + std::to_string(*id)
                                                : std::string("Alert not found")));
+  if (ctx.alert_acknowledged) ctx.alert_acknowledged(*a);  // the live stream's frame
   JsonWriter w(512);
   write_alert(w, *a, f != Flavor::v1);
   return ok_json(w);

@@ -66,7 +66,7 @@ Writer::~Writer() {
   if (thread_.joinable()) stop(std::chrono::milliseconds(0));
 }
 
-void Writer::set_commit_listener(std::function<void(const CommitEvent&)> listener) {
+void Writer::set_commit_listener(std::function<void(CommitEvent&&)> listener) {
   listener_ = std::move(listener);
 }
 
@@ -616,9 +616,13 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   if (listener_ && (!stored.empty() || !changed.empty())) {
     CommitEvent ev;
     ev.readings.reserve(stored.size());
-    for (auto i : stored) ev.readings.push_back(std::move(p.readings[i]));
+    ev.reading_ids.reserve(stored.size());
+    for (auto i : stored) {
+      ev.readings.push_back(std::move(p.readings[i]));
+      ev.reading_ids.push_back(*ids[i]);
+    }
     ev.alerts = std::move(changed);
-    listener_(ev);
+    listener_(std::move(ev));
   }
 }
 

@@ -71,6 +71,9 @@ struct Config {
   std::string log_level;
   std::string log_format;
   std::string log_file;
+  // live stream (issue 10)
+  int ws_queue_frames = 1024;
+  std::chrono::milliseconds ws_idle_timeout{60'000};
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;

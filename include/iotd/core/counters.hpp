@@ -73,6 +73,10 @@ class Counters : public metrics::Registry {
   Counter journal_fsyncs{*this, {"journal_fsyncs", "fdatasync calls on journal segments"}};
   metrics::Gauge db_pool_in_use{*this, {"db_pool_in_use", "Read-pool database sessions leased right now"}};
   metrics::Gauge db_pool_size{*this, {"db_pool_size", "Database sessions in the read pool"}};
+  // Live stream (issue 10).
+  metrics::Gauge ws_clients{*this, {"ws_clients", "WebSocket stream clients connected"}};
+  Counter ws_frames_sent{*this, {"ws_frames_sent", "WebSocket stream frames written to clients"}};
+  Counter ws_clients_dropped{*this, {"ws_clients_dropped", "WebSocket stream clients closed (1008) for falling behind"}};
 
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }

@@ -52,6 +52,9 @@ struct ApiContext {
   // Called by GET /metrics before it renders: copies component state (atomics only) into the
   // counters' sampled gauges. May be empty.
   std::function<void()> sample_metrics;
+  // Live stream (issue 10): called after an alert's acknowledgement committed, with the
+  // alert as stored (app wires it to the live hub). May be empty.
+  std::function<void(const storage::Alert&)> alert_acknowledged;
 };
 
 void register_api_routes(Router& router, ApiContext ctx);

@@ -54,6 +54,7 @@ inline constexpr std::string_view kDeviceMismatch = "device_mismatch";
 
 struct CommitEvent {
   std::vector<Reading> readings;       // stored (not deduplicated) readings, journal order
+  std::vector<std::int64_t> reading_ids;  // their message row ids, parallel to readings
   std::vector<storage::Alert> alerts;  // alerts raised, updated or cleared, final state
 };
 
@@ -76,7 +77,9 @@ class Writer {
   // the threads.
   void stop(std::chrono::milliseconds drain_timeout);
 
-  void set_commit_listener(std::function<void(const CommitEvent&)> listener);
+  // Called on the writer thread after each commit with the event moved out (the live hub
+  // keeps it without copying); must not block.
+  void set_commit_listener(std::function<void(CommitEvent&&)> listener);
   // Before start(): where command acks go. Without one they are accepted and dropped.
   void set_ack_sink(CommandAckSink* sink) { ack_sink_ = sink; }
   void reload_rules();  // picked up before the next batch
@@ -124,7 +127,7 @@ class Writer {
   RuleSet rules_;
   AlarmBook book_;  // committed alarm state; writer thread only
   std::string checkpoint_id_;  // durable_->checkpoint_id() at start
-  std::function<void(const CommitEvent&)> listener_;
+  std::function<void(CommitEvent&&)> listener_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reload_rules_{false};

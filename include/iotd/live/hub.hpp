@@ -1,0 +1,103 @@
+// The live hub (docs/architecture.md §15): fans committed readings and alert changes out to
+// WebSocket stream clients. The writer's commit listener hands each committed batch over
+// by move (publish); the hub's own thread renders every frame once per metric filter into
+// a shared_ptr<const std::string> shared by every client that wants it, and passes each
+// client the frames of one commit in commit order. It never blocks the writer: publish
+// only moves the batch onto a queue under a short lock.
+//
+// Subscribers are held weakly; deliver() must not block (a stream session appends to its
+// bounded queue and posts to its io thread). Threading: every member is thread-safe.
+// Lifetime: stop() before the HTTP server that owns the sessions is destroyed (a delivery
+// holds a session for its duration); unsubscribe() stays valid after stop().
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "iotd/core/counters.hpp"
+#include "iotd/core/domain.hpp"
+#include "iotd/ingest/writer.hpp"
+#include "iotd/live/filter.hpp"
+
+namespace iotd::live {
+
+using Frame = std::shared_ptr<const std::string>;
+
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  virtual const StreamFilter& filter() const = 0;
+  // On the hub thread: this subscriber's frames of one commit (or one acknowledgement),
+  // in order. Must not block.
+  virtual void deliver(std::span<const Frame> frames) = 0;
+};
+
+struct HubOptions {
+  // Commits waiting for the hub thread; beyond it a batch is dropped for the stream (and
+  // logged) rather than letting memory grow. The database has it either way.
+  std::size_t max_pending = 4096;
+};
+
+class LiveHub {
+ public:
+  explicit LiveHub(HubOptions opts = {});
+  ~LiveHub();  // stop()
+  LiveHub(const LiveHub&) = delete;
+  LiveHub& operator=(const LiveHub&) = delete;
+
+  // The writer's commit listener: takes the batch by move.
+  void publish(ingest::CommitEvent&& ev);
+  // An alert acknowledged over HTTP (after its transaction).
+  void publish_acknowledged(const Alert& alert);
+
+  void subscribe(const std::shared_ptr<Subscriber>& s);
+  void unsubscribe(const Subscriber* s);
+  std::size_t subscribers() const;
+
+  // Ends the hub thread; what is queued is dropped. Idempotent.
+  void stop();
+  std::uint64_t batches_dropped() const { return dropped_.load(); }
+
+ private:
+  struct Acknowledged {
+    Alert alert;
+  };
+  using Item = std::variant<std::shared_ptr<const ingest::CommitEvent>, Acknowledged>;
+
+  void run(std::stop_token st);
+  void dispatch(const ingest::CommitEvent& ev);
+  void dispatch(const Acknowledged& ack);
+  void refresh_snapshot();
+
+  HubOptions opts_;
+  mutable std::mutex mu_;  // guards queue_, subs_ and version_
+  std::condition_variable_any cv_;
+  std::deque<Item> queue_;
+  std::unordered_map<const Subscriber*, std::weak_ptr<Subscriber>> subs_;
+  std::uint64_t version_ = 0;
+  bool stopped_ = false;
+  std::atomic<std::uint64_t> dropped_{0};
+  // Hub thread only: the subscribers as of snapshot_version_.
+  std::vector<std::weak_ptr<Subscriber>> snapshot_;
+  std::uint64_t snapshot_version_ = ~std::uint64_t{0};
+  std::jthread thread_;
+};
+
+// Frame texts (exposed for tests): the reading shape of GET /api/v1/readings with "type"
+// first, `metrics` limited by `filter` (nullptr: all); an alert as GET /api/v1/alerts
+// shows it with "type":"alert" and "event" (raised, updated, cleared, acknowledged).
+std::string reading_frame(const Reading& r, std::int64_t id, const StreamFilter* filter);
+std::string alert_frame(const Alert& a, std::string_view event);
+// raised (first frame of an active alert), updated or cleared, from the alert's state.
+std::string_view alert_event(const Alert& a);
+
+}  // namespace iotd::live

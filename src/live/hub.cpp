@@ -1,0 +1,199 @@
+// The live hub: committed batches in, one rendering per frame, shared frames out
+// (docs/architecture.md §15).
+#include "iotd/live/hub.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "../http/api_json.hpp"
+#include "../http/json_writer.hpp"
+
+namespace iotd::live {
+
+std::string reading_frame(const Reading& r, std::int64_t id, const StreamFilter* filter) {
+  http::JsonWriter w(128 + r.device_id.size() + r.metrics.size() * 32);
+  w.begin_object();
+  w.key("type").str("reading");
+  w.key("id").integer(id);
+  w.key("device_id").str(r.device_id);
+  w.key("timestamp").iso(r.ts_ms);
+  w.key("received_at").iso(r.received_at_ms);
+  w.key("metrics").begin_object();
+  for (const auto& [name, value] : r.metrics)
+    if (!filter || filter->wants_metric(name)) w.key(name).num(value);
+  w.end_object();
+  w.end_object();
+  return w.take();
+}
+
+std::string_view alert_event(const Alert& a) {
+  if (a.state == "cleared") return "cleared";
+  return a.count <= 1 ? "raised" : "updated";
+}
+
+std::string alert_frame(const Alert& a, std::string_view event) {
+  http::JsonWriter body(512);
+  http::api::write_alert(body, a, false);
+  std::string alert = body.take();  // {"id":…}
+  http::JsonWriter w(alert.size() + 48);
+  w.begin_object();
+  w.key("type").str("alert");
+  w.key("event").str(event);
+  std::string out = w.take();
+  out += ',';
+  out.append(alert, 1);  // the alert's members and its closing brace
+  return out;
+}
+
+LiveHub::LiveHub(HubOptions opts) : opts_(opts) {
+  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+}
+
+LiveHub::~LiveHub() { stop(); }
+
+void LiveHub::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    queue_.clear();
+  }
+  thread_.request_stop();
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  snapshot_.clear();
+}
+
+void LiveHub::publish(ingest::CommitEvent&& ev) {
+  // The batch moves into the shared event: no reading is copied.
+  auto shared = std::make_shared<const ingest::CommitEvent>(std::move(ev));
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_ || subs_.empty()) return;
+    if (queue_.size() >= opts_.max_pending) {
+      if (dropped_.fetch_add(1) % 1000 == 0)
+        spdlog::warn("live: the hub is {} commits behind; dropping a batch from the stream",
+                     queue_.size());
+      return;
+    }
+    queue_.emplace_back(std::move(shared));
+  }
+  cv_.notify_one();
+}
+
+void LiveHub::publish_acknowledged(const Alert& alert) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_ || subs_.empty()) return;
+    queue_.emplace_back(Acknowledged{alert});
+  }
+  cv_.notify_one();
+}
+
+void LiveHub::subscribe(const std::shared_ptr<Subscriber>& s) {
+  std::lock_guard lock(mu_);
+  if (subs_.emplace(s.get(), s).second) ++version_;
+}
+
+void LiveHub::unsubscribe(const Subscriber* s) {
+  std::lock_guard lock(mu_);
+  if (subs_.erase(s)) ++version_;
+}
+
+std::size_t LiveHub::subscribers() const {
+  std::lock_guard lock(mu_);
+  return subs_.size();
+}
+
+void LiveHub::run(std::stop_token st) {
+  while (true) {
+    Item item;
+    {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait(lock, st, [this] { return !queue_.empty(); })) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    refresh_snapshot();
+    try {
+      std::visit([this](const auto& v) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Acknowledged>)
+          dispatch(v);
+        else
+          dispatch(*v);
+      }, item);
+    } catch (const std::exception& e) {
+      spdlog::error("live: dispatching a batch failed: {}", e.what());
+    }
+  }
+}
+
+// Rebuilt only when the set changed since the last batch; the lock is held for the copy
+// only, never while frames go out.
+void LiveHub::refresh_snapshot() {
+  std::lock_guard lock(mu_);
+  if (snapshot_version_ == version_) return;
+  snapshot_.clear();
+  snapshot_.reserve(subs_.size());
+  for (const auto& [ptr, weak] : subs_) snapshot_.push_back(weak);
+  snapshot_version_ = version_;
+}
+
+void LiveHub::dispatch(const ingest::CommitEvent& ev) {
+  const std::size_t n = ev.readings.size();
+  // Per reading: its frame per metrics key, rendered when the first client wants it.
+  std::vector<std::vector<std::pair<std::string_view, Frame>>> rendered(n);
+  std::vector<Frame> alert_frames(ev.alerts.size());
+  std::vector<Frame> out;
+  for (const auto& weak : snapshot_) {
+    auto sub = weak.lock();
+    if (!sub) continue;
+    const StreamFilter& f = sub->filter();
+    out.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      const Reading& r = ev.readings[i];
+      if (!f.wants_device(r.device_id)) continue;
+      if (!f.metrics.empty() &&
+          std::none_of(r.metrics.begin(), r.metrics.end(),
+                       [&](const auto& m) { return f.wants_metric(m.first); }))
+        continue;
+      auto& cache = rendered[i];
+      auto it = std::find_if(cache.begin(), cache.end(),
+                             [&](const auto& e) { return e.first == f.metrics_key; });
+      if (it == cache.end()) {
+        auto text = reading_frame(r, i < ev.reading_ids.size() ? ev.reading_ids[i] : 0,
+                                  f.metrics.empty() ? nullptr : &f);
+        cache.emplace_back(f.metrics_key, std::make_shared<const std::string>(std::move(text)));
+        it = cache.end() - 1;
+      }
+      out.push_back(it->second);
+    }
+    if (f.alerts) {
+      for (std::size_t i = 0; i < ev.alerts.size(); ++i) {
+        const Alert& a = ev.alerts[i];
+        if (!f.wants_device(a.device_id) || !f.wants_metric(a.metric)) continue;
+        if (!alert_frames[i])
+          alert_frames[i] = std::make_shared<const std::string>(alert_frame(a, alert_event(a)));
+        out.push_back(alert_frames[i]);
+      }
+    }
+    if (!out.empty()) sub->deliver(out);
+  }
+}
+
+void LiveHub::dispatch(const Acknowledged& ack) {
+  Frame frame;
+  for (const auto& weak : snapshot_) {
+    auto sub = weak.lock();
+    if (!sub) continue;
+    const StreamFilter& f = sub->filter();
+    if (!f.alerts || !f.wants_device(ack.alert.device_id) || !f.wants_metric(ack.alert.metric))
+      continue;
+    if (!frame) frame = std::make_shared<const std::string>(alert_frame(ack.alert, "acknowledged"));
+    sub->deliver(std::span<const Frame>(&frame, 1));
+  }
+}
+
+}  // namespace iotd::live
