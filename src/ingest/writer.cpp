@@ -474,8 +474,6 @@ void Writer::process(std::span<DecodedFrame> frames) {
     try {
       if (!p) p = prepare(frames);
       commit(*p, frames);
-      if (!database_ok_) spdlog::info("database writes are succeeding again");
-      database_ok_ = true;
       return;
     } catch (const std::exception& e) {
       const bool transient = store_.last_error_transient();
@@ -565,6 +563,10 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   if (!p.rejects.empty()) store_.insert_rejects(p.rejects);
   if (checkpoint) store_.save_checkpoint(opts_.instance_id, {checkpoint_id_, checkpoint->seq});
   store_.commit();
+  // Healthy again before anything shows this commit (committed_seq_ below), so whoever sees
+  // the commit also sees database_ok().
+  if (!database_ok_) spdlog::info("database writes are succeeding again");
+  database_ok_ = true;
 
   // Committed: publish.
   book.clear_pending();
