@@ -225,6 +225,44 @@ TEST(DockerCompose, RenderedConfigNamesEachDatabase) {
   EXPECT_EQ(rendered_env(rendered, "iotd-timescaledb", "IOTD_INSTANCE_ID"), "iotd-timescaledb") << rendered;
 }
 
+// `service`'s block in rendered `docker-compose config` output (its lines indented by four
+// or more spaces after `  service:`); empty when it is missing.
+std::string service_block(const std::string& rendered, const std::string& service) {
+  const std::string head = "\n  " + service + ":\n";
+  const auto begin = rendered.find(head);
+  if (begin == std::string::npos) return {};
+  std::string block;
+  std::istringstream lines(rendered.substr(begin + head.size()));
+  for (std::string line; std::getline(lines, line) && line.rfind("    ", 0) == 0;) block += line + "\n";
+  return block;
+}
+
+// The default stack (no profile) runs the monitoring and the simulator, each with a health
+// check (or one disabled on purpose), and starts every service only once what it needs is
+// healthy; the database variants stay behind their profiles.
+TEST(DockerCompose, DefaultStackRunsMonitoringAndSimulatorOnHealthyDependencies) {
+  IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  TempDir dir;
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log", {}, /*quiet=*/false);
+  ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
+  const std::string rendered = slurp(dir / "log");
+  for (const char* service : {"mosquitto", "postgres", "iotd", "simulator", "prometheus", "grafana"}) {
+    const std::string block = service_block(rendered, service);
+    ASSERT_FALSE(block.empty()) << service << " missing:\n" << rendered;
+    EXPECT_EQ(block.find("\n    profiles:"), std::string::npos) << service << " is behind a profile";
+    EXPECT_NE(block.find("    healthcheck:\n"), std::string::npos) << service << " has no health check";
+  }
+  for (const char* service : {"mysql", "iotd-mysql", "iotd-sqlite", "timescaledb", "iotd-timescaledb"})
+    EXPECT_NE(service_block(rendered, service).find("    profiles:\n"), std::string::npos) << service;
+  for (const char* service : {"iotd", "simulator", "prometheus", "grafana"})
+    EXPECT_NE(service_block(rendered, service).find("condition: service_healthy"), std::string::npos) << service;
+  EXPECT_EQ(rendered.find("condition: service_started"), std::string::npos) << rendered;
+  EXPECT_NE(service_block(rendered, "prometheus").find("docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml"),
+            std::string::npos);
+  EXPECT_NE(service_block(rendered, "grafana").find("docker/grafana/provisioning:/etc/grafana/provisioning"),
+            std::string::npos);
+}
+
 // Proves the check above can fail: a copy whose iotd service points at SQLite renders a
 // different IOTD_DATABASE_URL, and the other services' values are not mistaken for iotd's.
 TEST(DockerCompose, RenderedConfigCheckSeesAChangedUrl) {
