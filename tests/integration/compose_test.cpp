@@ -17,14 +17,33 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::filesystem::path kComposeFile = std::filesystem::path(IOTD_SOURCE_DIR) / "docker-compose.yml";
+const std::filesystem::path kSourceDir(IOTD_SOURCE_DIR);
+const std::filesystem::path kComposeFile = kSourceDir / "docker-compose.yml";
 
-// `docker-compose -f FILE [--profile P] config [-q]`; stdout and stderr go to `log`.
+// What `.env` gives compose in these tests: every variable docker-compose.yml requires
+// (`${VAR:?message}`), with recognisable values.
+const char* const kTestEnv =
+    "POSTGRES_PASSWORD=test-pg-pw\n"
+    "MARIADB_PASSWORD=test-maria-pw\n"
+    "MARIADB_ROOT_PASSWORD=test-maria-root-pw\n"
+    "GRAFANA_ADMIN_PASSWORD=test-grafana-pw\n";
+
+// The profiles docker-compose.yml defines ("" is the default stack).
+const std::vector<std::string> kProfiles{"", "mysql", "sqlite", "timescaledb"};
+
+// `docker-compose --env-file ENV -f FILE [--profile P]... config [-q]`; stdout and stderr go
+// to `log`. `env_file` empty: a file with kTestEnv next to `log`.
 int compose_config(const std::filesystem::path& docker_compose, const std::filesystem::path& file,
-                   const std::filesystem::path& log, const std::string& profile = {},
-                   bool quiet = true) {
-  std::vector<std::string> argv{docker_compose.string(), "-f", file.string()};
-  if (!profile.empty()) {
+                   const std::filesystem::path& log, const std::vector<std::string>& profiles = {},
+                   bool quiet = true, std::filesystem::path env_file = {}) {
+  if (env_file.empty()) {
+    env_file = log.parent_path() / "test.env";
+    std::ofstream(env_file) << kTestEnv;
+  }
+  std::vector<std::string> argv{docker_compose.string(), "--env-file", env_file.string(), "-f",
+                                file.string()};
+  for (const auto& profile : profiles) {
+    if (profile.empty()) continue;
     argv.push_back("--profile");
     argv.push_back(profile);
   }
@@ -106,30 +125,58 @@ std::vector<std::string> rendered_list(const std::string& rendered, const std::s
   return out;
 }
 
-TEST(DockerCompose, MysqlProfileValidates) {
+// The default stack and each profile, one `config -q` each.
+TEST(DockerCompose, EveryProfileValidates) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
-  TempDir dir;
-  const int status = compose_config(docker_compose, kComposeFile, dir / "log", "mysql");
-  EXPECT_EQ(Process::exit_code(status), 0)
-      << Process::describe(status) << "\n" << slurp(dir / "log");
+  for (const auto& profile : kProfiles) {
+    TempDir dir;
+    const int status = compose_config(docker_compose, kComposeFile, dir / "log", {profile});
+    EXPECT_EQ(Process::exit_code(status), 0)
+        << "profile '" << profile << "': " << Process::describe(status) << "\n" << slurp(dir / "log");
+  }
 }
 
-TEST(DockerCompose, DemoProfileValidates) {
+// The committed .env.example is a working .env: it sets every variable the file requires.
+TEST(DockerCompose, EnvExampleSetsEveryRequiredVariable) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  const std::string compose = slurp(kComposeFile);
+  const std::string example = slurp(kSourceDir / ".env.example");
+  std::size_t required = 0;
+  for (auto at = compose.find("${"); at != std::string::npos; at = compose.find("${", at + 2)) {
+    const auto end = compose.find_first_of(":}", at);
+    ASSERT_NE(end, std::string::npos);
+    ASSERT_EQ(compose.compare(end, 2, ":?"), 0)
+        << "a variable without `:?` (a silent default): " << compose.substr(at, 60);
+    ++required;
+    const std::string name = compose.substr(at + 2, end - at - 2);
+    EXPECT_NE(("\n" + example).find("\n" + name + "="), std::string::npos) << name << " not in .env.example";
+  }
+  EXPECT_GE(required, 4u);
   TempDir dir;
-  const int status = compose_config(docker_compose, kComposeFile, dir / "log", "demo");
-  EXPECT_EQ(Process::exit_code(status), 0)
-      << Process::describe(status) << "\n" << slurp(dir / "log");
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log",
+                                    {"mysql", "sqlite", "timescaledb"}, true, kSourceDir / ".env.example");
+  EXPECT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
 }
 
-// The demo simulator runs iotd-sim against the compose broker, with flags the real
-// iotd-sim accepts: run with them (broker swapped for a closed local port), it fails to
-// connect (exit 1), not on its command line (exit 2).
-TEST(DockerCompose, DemoSimulatorCommandIsAValidIotdSimCommandLine) {
+// No silent default: without a password in .env, compose refuses, naming the variable.
+TEST(DockerCompose, MissingPasswordFailsValidation) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
   TempDir dir;
-  const int status =
-      compose_config(docker_compose, kComposeFile, dir / "log", "demo", /*quiet=*/false);
+  std::string env = kTestEnv;
+  env.erase(0, env.find('\n') + 1);  // drop POSTGRES_PASSWORD
+  std::ofstream(dir / "partial.env") << env;
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log", {}, true, dir / "partial.env");
+  EXPECT_NE(Process::exit_code(status), 0) << Process::describe(status);
+  EXPECT_NE(slurp(dir / "log").find("set POSTGRES_PASSWORD in .env"), std::string::npos) << slurp(dir / "log");
+}
+
+// The default stack's simulator runs iotd-sim against the compose broker, with flags the
+// real iotd-sim accepts: run with them (broker swapped for a closed local port), it fails
+// to connect (exit 1), not on its command line (exit 2).
+TEST(DockerCompose, SimulatorCommandIsAValidIotdSimCommandLine) {
+  IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  TempDir dir;
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log", {}, /*quiet=*/false);
   ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
   const std::string rendered = slurp(dir / "log");
   EXPECT_EQ(rendered_list(rendered, "simulator", "entrypoint"),
@@ -150,16 +197,24 @@ TEST(DockerCompose, DemoSimulatorCommandIsAValidIotdSimCommandLine) {
 TEST(DockerCompose, RenderedConfigNamesEachDatabase) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
   TempDir dir;
-  const int status =
-      compose_config(docker_compose, kComposeFile, dir / "log", "mysql", /*quiet=*/false);
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log",
+                                    {"mysql", "sqlite", "timescaledb"}, /*quiet=*/false);
   ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
   const std::string rendered = slurp(dir / "log");
+  // The passwords come from the env file, into the server and into iotd's URL alike.
   EXPECT_EQ(rendered_env(rendered, "iotd", "IOTD_DATABASE_URL"),
-            "postgresql://iotd:iotd@postgres:5432/iotd")
+            "postgresql://iotd:test-pg-pw@postgres:5432/iotd")
       << rendered;
+  EXPECT_EQ(rendered_env(rendered, "postgres", "POSTGRES_PASSWORD"), "test-pg-pw") << rendered;
   EXPECT_EQ(rendered_env(rendered, "iotd-mysql", "IOTD_DATABASE_URL"),
-            "mysql://iotd:iotd@mysql:3306/iotd")
+            "mysql://iotd:test-maria-pw@mysql:3306/iotd")
       << rendered;
+  EXPECT_EQ(rendered_env(rendered, "mysql", "MARIADB_PASSWORD"), "test-maria-pw") << rendered;
+  EXPECT_EQ(rendered_env(rendered, "mysql", "MARIADB_ROOT_PASSWORD"), "test-maria-root-pw") << rendered;
+  EXPECT_EQ(rendered_env(rendered, "iotd-timescaledb", "IOTD_DATABASE_URL"),
+            "postgresql://iotd:test-pg-pw@timescaledb:5432/iotd")
+      << rendered;
+  EXPECT_EQ(rendered_env(rendered, "grafana", "GF_SECURITY_ADMIN_PASSWORD"), "test-grafana-pw") << rendered;
   EXPECT_EQ(rendered_env(rendered, "iotd-sqlite", "IOTD_DATABASE_URL"),
             "sqlite:////var/lib/iotd/iotd.db")
       << rendered;
@@ -167,6 +222,45 @@ TEST(DockerCompose, RenderedConfigNamesEachDatabase) {
   // session; docs/scaling.md §2).
   EXPECT_EQ(rendered_env(rendered, "iotd", "IOTD_INSTANCE_ID"), "iotd") << rendered;
   EXPECT_EQ(rendered_env(rendered, "iotd-mysql", "IOTD_INSTANCE_ID"), "iotd-mysql") << rendered;
+  EXPECT_EQ(rendered_env(rendered, "iotd-timescaledb", "IOTD_INSTANCE_ID"), "iotd-timescaledb") << rendered;
+}
+
+// `service`'s block in rendered `docker-compose config` output (its lines indented by four
+// or more spaces after `  service:`); empty when it is missing.
+std::string service_block(const std::string& rendered, const std::string& service) {
+  const std::string head = "\n  " + service + ":\n";
+  const auto begin = rendered.find(head);
+  if (begin == std::string::npos) return {};
+  std::string block;
+  std::istringstream lines(rendered.substr(begin + head.size()));
+  for (std::string line; std::getline(lines, line) && line.rfind("    ", 0) == 0;) block += line + "\n";
+  return block;
+}
+
+// The default stack (no profile) runs the monitoring and the simulator, each with a health
+// check (or one disabled on purpose), and starts every service only once what it needs is
+// healthy; the database variants stay behind their profiles.
+TEST(DockerCompose, DefaultStackRunsMonitoringAndSimulatorOnHealthyDependencies) {
+  IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
+  TempDir dir;
+  const int status = compose_config(docker_compose, kComposeFile, dir / "log", {}, /*quiet=*/false);
+  ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
+  const std::string rendered = slurp(dir / "log");
+  for (const char* service : {"mosquitto", "postgres", "iotd", "simulator", "prometheus", "grafana"}) {
+    const std::string block = service_block(rendered, service);
+    ASSERT_FALSE(block.empty()) << service << " missing:\n" << rendered;
+    EXPECT_EQ(block.find("\n    profiles:"), std::string::npos) << service << " is behind a profile";
+    EXPECT_NE(block.find("    healthcheck:\n"), std::string::npos) << service << " has no health check";
+  }
+  for (const char* service : {"mysql", "iotd-mysql", "iotd-sqlite", "timescaledb", "iotd-timescaledb"})
+    EXPECT_NE(service_block(rendered, service).find("    profiles:\n"), std::string::npos) << service;
+  for (const char* service : {"iotd", "simulator", "prometheus", "grafana"})
+    EXPECT_NE(service_block(rendered, service).find("condition: service_healthy"), std::string::npos) << service;
+  EXPECT_EQ(rendered.find("condition: service_started"), std::string::npos) << rendered;
+  EXPECT_NE(service_block(rendered, "prometheus").find("docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml"),
+            std::string::npos);
+  EXPECT_NE(service_block(rendered, "grafana").find("docker/grafana/provisioning:/etc/grafana/provisioning"),
+            std::string::npos);
 }
 
 // Proves the check above can fail: a copy whose iotd service points at SQLite renders a
@@ -175,14 +269,13 @@ TEST(DockerCompose, RenderedConfigCheckSeesAChangedUrl) {
   IOTD_REQUIRE_PROGRAM(docker_compose, "docker-compose");
   TempDir dir;
   std::string changed = slurp(kComposeFile);
-  const std::string url = "IOTD_DATABASE_URL: postgresql://iotd:iotd@postgres:5432/iotd";
-  const auto at = changed.find(url);
+  const auto at = changed.find("IOTD_DATABASE_URL: postgresql://");
   ASSERT_NE(at, std::string::npos) << "docker-compose.yml does not name the PostgreSQL URL";
-  changed.replace(at, url.size(), "IOTD_DATABASE_URL: sqlite:////var/lib/iotd/other.db");
+  changed.replace(at, changed.find('\n', at) - at, "IOTD_DATABASE_URL: sqlite:////var/lib/iotd/other.db");
   std::ofstream(dir / "docker-compose.yml") << changed;
 
   const int status =
-      compose_config(docker_compose, dir / "docker-compose.yml", dir / "log", "", /*quiet=*/false);
+      compose_config(docker_compose, dir / "docker-compose.yml", dir / "log", {}, /*quiet=*/false);
   ASSERT_EQ(Process::exit_code(status), 0) << Process::describe(status) << "\n" << slurp(dir / "log");
   const std::string rendered = slurp(dir / "log");
   EXPECT_EQ(rendered_env(rendered, "iotd", "IOTD_DATABASE_URL"), "sqlite:////var/lib/iotd/other.db")
