@@ -147,11 +147,14 @@ async function acknowledge(id) {
 // ---- charts -----------------------------------------------------------------------------
 function chartWidth(node) { return Math.max(240, node.clientWidth || 300); }
 
-function makePlot(node, title, data) {
+// Live charts are small and many: no legend (the title names the metric). The history chart
+// keeps uPlot's legend, which shows the value under the cursor.
+function makePlot(node, title, data, legend = false) {
   return new uPlot({
     title, width: chartWidth(node), height: 180,
+    legend: { show: legend },
     scales: { x: { time: true } },
-    series: [{}, { label: title, stroke: '#2f7dd1', width: 1.5, points: { show: data[0].length < 60 } }],
+    series: [{}, { label: title, stroke: '#2f7dd1', width: 1.5, points: { show: false } }],
     axes: [{}, { size: 50 }],
   }, data, node);
 }
@@ -228,7 +231,7 @@ async function showHistory(ev) {
   } catch (e) { note('history-note', e.message, true); return; }
   xs.reverse(); ys.reverse();
   if (historyPlot) historyPlot.destroy();
-  historyPlot = makePlot($('history-chart'), `${device} · ${metric}`, [xs, ys]);
+  historyPlot = makePlot($('history-chart'), `${device} · ${metric}`, [xs, ys], true);
   note('history-note', xs.length ? `${xs.length} readings` : 'No readings in this range.');
 }
 
