@@ -2,7 +2,7 @@
 // a real mosquitto on free loopback ports, Debian's chromium driven by playwright-core
 // (web/package.json). It loads /, publishes over MQTT and sees the value on the page, raises
 // an alert (temperature above the default 0–50 rule) and acknowledges it with the admin key
-// through the button, checks that every request the page made went to iotd, saves a
+// through the button, creates, edits and commands a device through the forms, checks that every request the page made went to iotd, saves a
 // screenshot (docs/dashboard.png), then restarts iotd and sees the page reconnect.
 //
 //   node tests/browser/dashboard_test.mjs --iotd build/release/iotd [--screenshot docs/dashboard.png]
@@ -213,6 +213,31 @@ async function main() {
       await page.screenshot({ path: path.resolve(screenshot), fullPage: true });
       log(`screenshot: ${screenshot}`);
     }
+
+    // Admin forms: create a device (its key shown once), edit it, send it a command.
+    const adminGet = async (p) => (await fetch(`${base}${p}`, { headers: { 'X-API-Key': ADMIN_KEY } })).json();
+    await page.fill('#d-id', 'pump-7');
+    await page.fill('#d-name', 'Feed pump');
+    await page.click('#d-create');
+    const key = await page.locator('#device-result code.key').textContent({ timeout: 15000 });
+    assert(/^[0-9a-f]{64}$/.test(key), `device key shown once: ${key}`);
+    await page.waitForSelector('tr[data-device="pump-7"]');
+    await page.fill('#d-name', 'Feed pump 2');
+    await page.selectOption('#d-status', 'maintenance');
+    await page.click('#d-save');
+    await until('the edit stored', async () => {
+      const d = await adminGet('/api/v1/devices/pump-7');
+      return d.name === 'Feed pump 2' && d.status === 'maintenance';
+    });
+    await page.selectOption('#c-device', 'pump-7');
+    await page.fill('#c-command', 'restart');
+    await page.fill('#c-params', '{"delay_seconds": 5}');
+    await page.click('#command-form button[type=submit]');
+    await until('the command answer', async () => /^Command \S+ is (pending|sent)\.$/.test(await page.textContent('#command-result')));
+    const cmds = await adminGet('/api/v1/devices/pump-7/commands');
+    assert(cmds.data && cmds.data.length === 1 && cmds.data[0].command === 'restart'
+      && cmds.data[0].parameters.delay_seconds === 5, `command stored: ${JSON.stringify(cmds)}`);
+    log('device created, edited, command sent');
 
     // Phone width: nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
