@@ -23,18 +23,23 @@ packages=(
   prometheus
   # tools/openapi (npm ci): the Redoc bundle compiled in for /docs, the OpenAPI linter
   nodejs
+  # the dashboard's browser test (ctest Dashboard.Browser, playwright-core from web/)
+  chromium
 )
 # npm comes with nodejs from some sources and as its own Debian package otherwise.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
-# The npm tools, as locked in tools/openapi/package-lock.json; again when the lock changed.
+# The npm tools, as locked in tools/openapi/package-lock.json and web/package-lock.json (the
+# dashboard's uPlot and playwright-core); again when a lock changed.
 npm_tools() {
-  local dir
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/openapi"
-  if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
-    echo "install-deps: npm ci in tools/openapi"
-    (cd "$dir" && npm ci --no-audit --no-fund)
-  fi
+  local root dir
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for dir in "$root/tools/openapi" "$root/web"; do
+    if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+      echo "install-deps: npm ci in ${dir#"$root"/}"
+      (cd "$dir" && npm ci --no-audit --no-fund)
+    fi
+  done
 }
 
 missing=()

@@ -94,5 +94,7 @@ void ingest_batch(const ApiContext& ctx, const Request& req, const PathParams& p
 // (/openapi.json, /docs and its script), served by request path.
 Response prometheus_metrics(const ApiContext& ctx, const Request& req, const PathParams& pp);
 Response embedded_asset(const ApiContext& ctx, const Request& req, const PathParams& pp);
+// dashboard_handlers.cpp (issue 10): the dashboard page (/) and its assets (/dashboard/{file}).
+Response dashboard_asset(const ApiContext& ctx, const Request& req, const PathParams& pp);
 
 }  // namespace iotd::http::api

@@ -99,6 +99,9 @@ constexpr RouteSpec kRoutes[] = {
   {"GET",  "/openapi.json",                      Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
   {"GET",  "/docs",                              Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
   {"GET",  "/docs/redoc.standalone.js",          Exec::io,        Access::open,   Flavor::v1,       api::embedded_asset},
+  // Dashboard (issue 10): the page and its assets, compiled into the binary.
+  {"GET",  "/",                                  Exec::io,        Access::open,   Flavor::v1,       api::dashboard_asset},
+  {"GET",  "/dashboard/{file}",                  Exec::io,        Access::open,   Flavor::v1,       api::dashboard_asset},
 };
 // clang-format on
 

@@ -24,4 +24,7 @@ inline const Asset* find(std::span<const Asset> table, std::string_view path) {
 // GET /openapi.json, /docs and the Redoc script (CMakeLists.txt, "Embedded assets").
 std::span<const Asset> operations();
 
+// GET / and /dashboard/{file}: the dashboard (issue 10) with uPlot (CMakeLists.txt, "Dashboard").
+std::span<const Asset> dashboard();
+
 }  // namespace iotd::assets

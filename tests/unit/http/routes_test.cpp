@@ -79,6 +79,9 @@ const std::map<Key, Access>& expected_access() {
       {{"GET", "/openapi.json"}, Access::open},
       {{"GET", "/docs"}, Access::open},
       {{"GET", "/docs/redoc.standalone.js"}, Access::open},
+      // Dashboard (issue 10).
+      {{"GET", "/"}, Access::open},
+      {{"GET", "/dashboard/{file}"}, Access::open},
   };
   return table;
 }
