@@ -415,6 +415,9 @@ void MariaDbServer::start() {
                                 "--port=" + std::to_string(port_),
                                 "--socket=" + (dir_ / "mysqld.sock").string(),
                                 "--pid-file=" + (dir_ / "mysqld.pid").string(),
+                                // Its own temp dir: servers sharing /tmp collided on the
+                                // names of internal temp tables (#sql-temptable-*.MAI).
+                                "--tmpdir=" + dir_.path().string(),
                                 "--log-error=" + log_file_.string(),
                                 "--skip-log-bin",
                                 "--innodb-buffer-pool-size=64M",
