@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "command_sql.hpp"
 #include "dialect.hpp"
 #include "iotd/storage/database.hpp"
+#include "session_pool.hpp"
 #include "sql_common.hpp"
 
 namespace iotd::storage {
@@ -88,11 +90,7 @@ std::vector<Command> fetch_commands(soci::session& s, detail::SqlBuilder& q) {
 
 class SociCommandRepository final : public CommandRepository {
  public:
-  SociCommandRepository(const ConnectionSpec& spec, int pool_size)
-      : spec_(spec), size_(static_cast<std::size_t>(std::max(1, pool_size))), pool_(size_),
-        broken_(size_, 0) {
-    detail::open_pool(pool_, static_cast<int>(size_), spec_);
-  }
+  SociCommandRepository(const ConnectionSpec& spec, int pool_size) : pool_(spec, pool_size) {}
 
   bool device_exists(const std::string& device_id) override {
     return with_session([&](soci::session& s) { return detail::find_device_pk(s, device_id).has_value(); });
@@ -183,45 +181,12 @@ class SociCommandRepository final : public CommandRepository {
   }
 
  private:
-  // As the read repository: a session that lost its connection is reopened and f retried
-  // once; what still fails is thrown.
   template <class F>
   auto with_session(F&& f) -> decltype(f(std::declval<soci::session&>())) {
-    struct Lease {
-      soci::connection_pool& pool;
-      std::size_t pos;
-      explicit Lease(soci::connection_pool& p) : pool(p), pos(p.lease()) {}
-      ~Lease() { pool.give_back(pos); }
-      Lease(const Lease&) = delete;
-      Lease& operator=(const Lease&) = delete;
-    } lease(pool_);
-    soci::session& s = pool_.at(lease.pos);
-    char& broken = broken_[lease.pos];  // touched only by the session's lessee
-    if (broken) reopen(s, broken);
-    try {
-      return f(s);
-    } catch (const std::exception& e) {
-      if (!detail::is_connection_error(e)) throw;
-    }
-    reopen(s, broken);
-    try {
-      return f(s);
-    } catch (const std::exception& e) {
-      if (detail::is_connection_error(e)) broken = 1;
-      throw;
-    }
+    return pool_.with_session(std::forward<F>(f));
   }
 
-  void reopen(soci::session& s, char& broken) {
-    broken = 1;
-    detail::reopen_session(s, spec_);
-    broken = 0;
-  }
-
-  ConnectionSpec spec_;
-  std::size_t size_;
-  soci::connection_pool pool_;
-  std::vector<char> broken_;
+  detail::SessionPool pool_;  // sessions reopened after a lost connection (session_pool.hpp)
 };
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <soci/soci.h>
 
 #include <algorithm>
-#include <atomic>
 #include <limits>
 #include <map>
 #include <optional>
@@ -19,6 +18,7 @@
 #include "iotd/core/time.hpp"
 #include "iotd/storage/database.hpp"
 #include "metrics_json.hpp"
+#include "session_pool.hpp"
 #include "sql_common.hpp"
 
 namespace iotd::storage {
@@ -140,11 +140,7 @@ void scan_messages(soci::session& s, const Scope& sc, std::int64_t from, std::in
 class SociRepository final : public Repository {
  public:
   SociRepository(const ConnectionSpec& spec, int pool_size)
-      : spec_(spec), d_(detail::sql_dialect(detail::dialect_of(spec))),
-        pool_(static_cast<std::size_t>(std::max(1, pool_size))),
-        broken_(static_cast<std::size_t>(std::max(1, pool_size)), 0) {
-    detail::open_pool(pool_, std::max(1, pool_size), spec_);
-  }
+      : d_(detail::sql_dialect(detail::dialect_of(spec))), pool_(spec, pool_size) {}
 
   ReadingPage readings(const ReadingQuery& q) override {
     return with_session([&](soci::session& s) -> ReadingPage {
@@ -491,56 +487,17 @@ class SociRepository final : public Repository {
     if (to) scan_messages(s, sc, *hi, *to, on_value);
   }
 
-  // Runs f(session) on a leased session. A session that lost its connection (server
-  // restarted, connection reset) is reopened and f retried once; a session whose reopening
-  // failed is reopened at its next lease. Whatever still fails is thrown (the API answers 503).
+  // Runs f(session) on a leased session, reopening a lost connection (session_pool.hpp).
   template <class F>
   auto with_session(F&& f) -> decltype(f(std::declval<soci::session&>())) {
-    struct Lease {
-      soci::connection_pool& pool;
-      std::atomic<std::size_t>& in_use;
-      std::size_t pos;
-      Lease(soci::connection_pool& p, std::atomic<std::size_t>& n) : pool(p), in_use(n), pos(p.lease()) {
-        in_use.fetch_add(1, std::memory_order_relaxed);
-      }
-      ~Lease() {
-        in_use.fetch_sub(1, std::memory_order_relaxed);
-        pool.give_back(pos);
-      }
-      Lease(const Lease&) = delete;
-      Lease& operator=(const Lease&) = delete;
-    } lease(pool_, in_use_);
-    soci::session& s = pool_.at(lease.pos);
-    char& broken = broken_[lease.pos];  // touched only by the session's lessee
-    if (broken) reopen(s, broken);
-    try {
-      return f(s);
-    } catch (const std::exception& e) {
-      if (!detail::is_connection_error(e)) throw;
-    }
-    reopen(s, broken);
-    try {
-      return f(s);
-    } catch (const std::exception& e) {
-      if (detail::is_connection_error(e)) broken = 1;
-      throw;
-    }
+    return pool_.with_session(std::forward<F>(f));
   }
 
-  std::size_t pool_in_use() const override { return in_use_.load(std::memory_order_relaxed); }
-  std::size_t pool_size() const override { return broken_.size(); }
+  std::size_t pool_in_use() const override { return pool_.in_use(); }
+  std::size_t pool_size() const override { return pool_.size(); }
 
-  void reopen(soci::session& s, char& broken) {
-    broken = 1;
-    detail::reopen_session(s, spec_);  // throws when the database is unreachable
-    broken = 0;
-  }
-
-  ConnectionSpec spec_;
   const detail::SqlDialect& d_;
-  soci::connection_pool pool_;
-  std::vector<char> broken_;  // per pool position: reopen before use
-  std::atomic<std::size_t> in_use_{0};  // leased sessions (GET /metrics)
+  detail::SessionPool pool_;
 };
 
 }  // namespace
