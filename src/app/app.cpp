@@ -115,6 +115,11 @@ struct App::Impl {
   storage::LatestCache latest;
   std::unique_ptr<journal::Journal> journal;
   std::unique_ptr<ingest::JournalInput> journal_input;
+  // Live stream (issue 10): outlives the server (sessions leave it when destroyed) and is
+  // stopped before it (a delivery holds a session); declared before the writer, whose
+  // commit listener feeds it, so that it also outlives a writer still running when a
+  // start-up failure unwinds the members.
+  std::unique_ptr<live::LiveHub> hub;
   // HTTP ingest's way to the writer (IngestSubmitter), answered after the commit.
   std::unique_ptr<ingest::SubmissionQueue> http_ingest;
   // Devices' command acks update their commands rows in the writer's transaction.
@@ -124,9 +129,6 @@ struct App::Impl {
   // the service, so that the service outlives it.
   std::unique_ptr<storage::CommandRepository> command_repo;
   std::unique_ptr<commands::CommandService> command_service;
-  // Live stream (issue 10): outlives the server (sessions leave it when destroyed) and is
-  // stopped before it (a delivery holds a session).
-  std::unique_ptr<live::LiveHub> hub;
   http::Router router;
   // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
   http::DeviceKeys device_keys;
