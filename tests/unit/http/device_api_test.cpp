@@ -16,6 +16,7 @@
 #include "iotd/http/auth.hpp"
 #include "iotd/http/device_keys.hpp"
 #include "iotd/storage/database.hpp"
+#include "route_call.hpp"
 #include "support/temp_dir.hpp"
 
 namespace iotd::http {
@@ -45,20 +46,9 @@ class DeviceApiTest : public ::testing::Test {
 
   Response call(const std::string& method, const std::string& target, std::string body = {},
                 std::optional<std::string> key = kAdmin) {
-    Request req;
-    req.method = method;
-    req.target = target;
-    auto q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) req.query = *parse_query_string(target.substr(q + 1));
-    req.body = std::move(body);
-    if (key) req.headers["x-api-key"] = *key;
-    auto m = router_.match(method, req.path);
-    if (!m.route) return error_response(m.status, "routing", m.allow);
-    if (auto denied = guard_(*m.route, req)) return std::move(*denied);
-    std::optional<Response> out;
-    m.route->handler(req, m.params, [&](Response r) { out = std::move(r); });
-    return out.value_or(Response{});
+    test::Headers headers;
+    if (key) headers["x-api-key"] = *key;
+    return test::route_call(router_, guard_, method, target, std::move(body), std::move(headers));
   }
 
   static json body(const Response& r) {

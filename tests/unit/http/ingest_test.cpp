@@ -22,6 +22,7 @@
 #include "iotd/ingest/submission_queue.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/storage/database.hpp"
+#include "route_call.hpp"
 #include "support/temp_dir.hpp"
 
 namespace iotd::http {
@@ -45,29 +46,9 @@ class Client {
 
   Response call(const std::string& method, const std::string& target, std::string body = {},
                 Headers headers = {}) {
-    Request req;
-    req.method = method;
-    req.target = target;
-    auto q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) req.query = *parse_query_string(target.substr(q + 1));
-    req.body = std::move(body);
-    req.headers = std::move(headers);
-    auto m = router_.match(method, req.path);
-    if (!m.route) return error_response(m.status, "routing", m.allow);
-    if (auto denied = guard_(*m.route, req)) return std::move(*denied);
     auto answers = std::make_shared<std::atomic<int>>(0);
-    auto promise = std::make_shared<std::promise<Response>>();
-    auto future = promise->get_future();
-    m.route->handler(req, m.params, [answers, promise](Response r) {
-      if (answers->fetch_add(1) == 0) promise->set_value(std::move(r));
-    });
     answers_.push_back(answers);
-    if (future.wait_for(10s) != std::future_status::ready) {
-      ADD_FAILURE() << method << " " << target << ": no answer within 10 s";
-      return Response{};
-    }
-    return future.get();
+    return test::route_call(router_, guard_, method, target, std::move(body), std::move(headers), answers);
   }
 
   // Every handler answered exactly once (a late completion after a 503 must not answer again).

@@ -15,6 +15,7 @@
 
 #include "iotd/core/assets.hpp"
 #include "iotd/http/api.hpp"
+#include "route_call.hpp"
 
 namespace iotd::http {
 namespace {
@@ -44,12 +45,7 @@ class OperationsRoutes : public ::testing::Test {
     if (!m.route) return {};
     EXPECT_EQ(m.route->exec, Exec::io) << path << " must answer from memory";
     EXPECT_EQ(m.route->access, Access::open) << path;
-    Request req;
-    req.method = "GET";
-    req.path = req.target = path;
-    std::optional<Response> out;
-    m.route->handler(req, m.params, [&](Response r) { out = std::move(r); });
-    return out.value_or(Response{});
+    return test::route_call(router_, RouteGuard{}, "GET", path);
   }
 
   json openapi() {
