@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -718,6 +719,106 @@ http {{
                  f"{clients if clients is not None else 'unread (health refused: the server is at its connection limit)'}; "
                  f"{(held_kib - idle_kib) * 1024 / max(connected, 1):,.0f} B per client", target_is_max=True)
 
+    # ---- retention (docs/architecture.md §17) ------------------------------------------
+
+    def prefill_old(self, backend, db_url, rows):
+        """A migrated database holding `rows` readings 40 days old (100 ms apart, one device,
+        with their per-minute rollups) for retention to delete: inserted by SQL, far faster
+        than ingesting them."""
+        env = dict(os.environ, IOTD_DATABASE_URL=db_url, IOTD_LOG_LEVEL="warn")
+        r = subprocess.run([self.bin["iotd"], "migrate"], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"iotd migrate: {r.stderr.strip()}")
+        old = int(time.time() * 1000) - 40 * 86400 * 1000
+        old -= old % 60000
+        minutes = rows // 600
+        devices = "INSERT INTO devices(device_id, created_at, updated_at) VALUES ('old-backlog', 0, 0)"
+        metric = "INSERT INTO metric_names(id, name) VALUES (1000, 'backlog')"
+        if backend == "sqlite":
+            con = sqlite3.connect(db_url[len("sqlite:///"):])
+            con.execute(devices)
+            con.execute(metric)
+            pk = con.execute("SELECT pk FROM devices WHERE device_id = 'old-backlog'").fetchone()[0]
+            con.execute("WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g < ?) "
+                        "INSERT INTO messages(device_pk, ts, received_at, metrics) "
+                        "SELECT ?, ? + g * 100, ? + g * 100, '{\"backlog\":1}' FROM s",
+                        (rows - 1, pk, old, old))
+            con.execute("WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g < ?) "
+                        "INSERT INTO rollup_1m(device_pk, bucket, metric_id, n, sum, min, max) "
+                        "SELECT ?, ? + g * 60000, 1000, 600, 600, 1, 1 FROM s", (minutes - 1, pk, old))
+            con.commit()
+            con.close()
+        else:
+            name = db_url.rsplit("/", 1)[1]
+            self.psql(name, devices)
+            self.psql(name, metric)
+            self.psql(name, "INSERT INTO messages(device_pk, ts, received_at, metrics) "
+                            f"SELECT d.pk, {old} + g * 100, {old} + g * 100, '{{\"backlog\":1}}' "
+                            f"FROM devices d, generate_series(0, {rows - 1}) g WHERE d.device_id = 'old-backlog'")
+            self.psql(name, "INSERT INTO rollup_1m(device_pk, bucket, metric_id, n, sum, min, max) "
+                            f"SELECT d.pk, {old} + g * 60000, 1000, 600, 600, 1, 1 "
+                            f"FROM devices d, generate_series(0, {minutes - 1}) g WHERE d.device_id = 'old-backlog'")
+            self.psql(name, "ANALYZE")
+
+    def ingest_with_backlog(self, backend, retention, devices, n, backlog):
+        """MQTT QoS 1 -> committed, as ingest_iotd, on a database holding an old backlog, with
+        retention deleting it (retention="30d") or off; returns the rate and rows deleted."""
+        db_url = self.fresh_db(backend)
+        self.prefill_old(backend, db_url, backlog)
+        self.start_mosquitto()
+        port = free_port()
+        env = self.iotd_env(db_url, port)
+        env.update({"IOTD_RETENTION": retention, "IOTD_RETENTION_INTERVAL": "1h"})
+        iotd = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
+        iotd.http = f"http://127.0.0.1:{port}"
+
+        def connected():
+            if iotd.poll() is not None:
+                raise BenchError(f"iotd exited {iotd.returncode}; see {iotd.log_path}")
+            status, body = http_get(iotd.http + "/api/v1/health")
+            return status == 200 and json.loads(body)["mqtt"]["connected"]
+        try:
+            wait_until(connected, 30, "iotd to be ready with MQTT connected", interval=0.05)
+            pub = self.sim(1, devices, messages=n)
+            wait = run_tool([self.bin["wait"], "--url", iotd.http + "/api/v1/health", "--stored", str(n),
+                             "--timeout", "120", "--json"], 180, ok_codes=(0, 1))
+            _, metrics = http_get(iotd.http + "/metrics")
+        finally:
+            rc = self.procs.stop(iotd)
+        if rc != 0:
+            raise BenchError(f"iotd exited {rc} after SIGTERM; see {iotd.log_path}")
+        stored = wait.get("stored") or 0
+        if stored < n:
+            raise BenchError(f"iotd stored {stored} of {n} QoS 1 messages")
+        secs = (wait["last_commit_at_us"] - pub["first_publish_us"]) / 1e6
+        m = re.search(r'iotd_retention_deleted_rows_total\{table="messages"\} (\d+)', metrics or "")
+        deleted = int(m.group(1)) if m else 0
+        return {"rate": stored / secs if secs > 0 else None, "deleted": deleted, "secs": secs}
+
+    def bench_retention(self):
+        """Ingest with retention deleting a large backlog vs off: same binary, same run,
+        alternating, medians. The backlog is sized so deletion is still going when the
+        ingest ends (checked: fewer rows deleted than the backlog)."""
+        a = self.a
+        backlog = a.retention_backlog
+        backends = ["sqlite"] + (["postgresql"] if self.pg else [])
+        for backend in backends:
+            off, on = [], []
+            for i in range(a.runs):
+                log(f"retention {backend}, run {i + 1}/{a.runs}: off")
+                off.append(self.ingest_with_backlog(backend, "off", 100, a.messages, backlog))
+                log(f"retention {backend}, run {i + 1}/{a.runs}: on (deleting a {backlog}-row backlog)")
+                on.append(self.ingest_with_backlog(backend, "30d", 100, a.messages, backlog))
+            finished = [r for r in on if r["deleted"] >= backlog]
+            note = (f"deleted {min(r['deleted'] for r in on)}-{max(r['deleted'] for r in on)} old rows during the "
+                    f"ingest, {median([r['deleted'] / r['secs'] for r in on]):,.0f} rows/s")
+            if finished:
+                note += f"; {len(finished)} run(s) finished the backlog before the ingest ended"
+            self.row(f"Ingest MQTT→committed with retention deleting, {backend}, QoS 1, 100 devices ({a.messages} msgs)",
+                     median([r["rate"] for r in on]), "msg/s", "same, retention off",
+                     median([r["rate"] for r in off]), "msg/s", None, [r["rate"] for r in on], note,
+                     ratios=[x["rate"] / y["rate"] for x, y in zip(on, off) if x["rate"] and y["rate"]])
+
     # ---- table ---------------------------------------------------------------------
 
     def row(self, name, value, unit, ref_name, ref_value, ref_unit, target, runs, note,
@@ -795,10 +896,10 @@ http {{
         a = self.a
         try:
             self.start_mosquitto()
-            if "store" in a.only or (({"ingest", "http_ingest"} & a.only) and not a.quick):
+            if "store" in a.only or (({"ingest", "http_ingest", "retention"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
             header = self.machine()
-            for part in ["ingest", "store", "http", "http_ingest", "resources", "live"]:
+            for part in ["ingest", "store", "http", "http_ingest", "resources", "live", "retention"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:
@@ -831,6 +932,8 @@ def main():
     p.add_argument("--load-devices", type=int, default=10000)
     p.add_argument("--load-rate", type=int, default=10000)
     p.add_argument("--load-seconds", type=int, default=20)
+    p.add_argument("--retention-backlog", type=int, default=1000000,
+                   help="old rows for --only retention to delete while it ingests")
     p.add_argument("--out", help="also write the markdown report here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     a = p.parse_args()
@@ -839,6 +942,7 @@ def main():
         a.runs, a.messages, a.http_seconds, a.open_rate = 1, 2000, 1, 200
         a.load_devices, a.load_rate, a.load_seconds = 1000, 1000, 2
         a.no_postgres = True
+        a.retention_backlog = 20000
     try:
         Bench(a).run()
     except BenchError as e:

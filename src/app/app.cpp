@@ -175,6 +175,11 @@ struct App::Impl {
     wo.auto_register = cfg.auto_register;
     wo.max_devices = cfg.max_devices;
     wo.rejects_max_bytes = cfg.rejects_max_bytes;
+    // Retention (issue 11, docs/architecture.md §17).
+    wo.retention.readings = cfg.retention;
+    wo.retention.alerts = cfg.retention_alerts;
+    wo.retention.rejects = cfg.retention_rejects;
+    wo.retention.interval = cfg.retention_interval;
     journal_input = std::make_unique<ingest::JournalInput>(*journal);
     http_ingest = std::make_unique<ingest::SubmissionQueue>();
     command_acks = std::make_unique<ingest::StoringAckSink>(counters);

@@ -62,6 +62,11 @@ const std::vector<SettingInfo> kSettings{
     // Live stream (issue 10).
     {"IOTD_WS_QUEUE_FRAMES", "1024", "frames queued for one WebSocket stream client; a client that would fall further behind is closed with 1008 (one with nothing queued takes any commit whole)", "live"},
     {"IOTD_WS_IDLE_TIMEOUT", "60s", "WebSocket stream keepalive: a ping after half of this without traffic; a client silent (no pong) for all of it is closed", "live"},
+    // Retention (issue 11, docs/architecture.md §17).
+    {"IOTD_RETENTION", "off", "delete readings (messages and their per-minute rollups) whose device time is older than this, e.g. 30d or 12h; off or 0 keeps them forever. Latest values are kept", "retention"},
+    {"IOTD_RETENTION_ALERTS", "off", "delete CLEARED alerts cleared longer ago than this (active alerts are never deleted); off or 0 keeps them", "retention"},
+    {"IOTD_RETENTION_REJECTS", "30d", "delete rejected messages received longer ago than this; off or 0 keeps them", "retention"},
+    {"IOTD_RETENTION_INTERVAL", "10m", "how often a retention run starts (the first at start-up); a run deletes in small batches between the writer's commits until nothing is older than the ages", "retention"},
 };
 
 using text::lower;
@@ -228,6 +233,19 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   c.ws_idle_timeout = to_duration("IOTD_WS_IDLE_TIMEOUT", get("IOTD_WS_IDLE_TIMEOUT"));
   if (c.ws_idle_timeout < std::chrono::seconds(1))
     fail("IOTD_WS_IDLE_TIMEOUT", get("IOTD_WS_IDLE_TIMEOUT"), "must be at least 1s");
+  // Retention (issue 11).
+  for (auto [env, field] : {std::pair{"IOTD_RETENTION", &c.retention},
+                            std::pair{"IOTD_RETENTION_ALERTS", &c.retention_alerts},
+                            std::pair{"IOTD_RETENTION_REJECTS", &c.retention_rejects}}) {
+    try {
+      *field = parse_retention(get(env));
+    } catch (const std::invalid_argument& e) {
+      fail(env, get(env), e.what());
+    }
+  }
+  c.retention_interval = to_duration("IOTD_RETENTION_INTERVAL", get("IOTD_RETENTION_INTERVAL"));
+  if (c.retention_interval < std::chrono::seconds(1))
+    fail("IOTD_RETENTION_INTERVAL", get("IOTD_RETENTION_INTERVAL"), "must be at least 1s");
 }
 
 std::map<std::string, std::string> read_file(const std::string& path,
@@ -279,6 +297,18 @@ std::uint64_t parse_size(std::string_view s) {
     }
   }
   throw std::invalid_argument("bad size unit");
+}
+
+std::optional<std::chrono::milliseconds> parse_retention(std::string_view s) {
+  auto v = lower(trim(s));
+  if (v == "off" || v == "0" || v == "false" || v == "none") return std::nullopt;
+  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v.back())))
+    throw std::invalid_argument("an age needs a unit (s, m, h, d, w), e.g. 30d; or off");
+  auto ms = time::parse_duration_ms(v);
+  if (!ms) throw std::invalid_argument("not an age (e.g. 30d, 12h, 90m) or off");
+  if (*ms <= 0) return std::nullopt;  // 0s, 0d
+  if (*ms < 1000) throw std::invalid_argument("must be at least 1s (or off)");
+  return std::chrono::milliseconds(*ms);
 }
 
 bool parse_bool(std::string_view s) {

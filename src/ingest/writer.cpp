@@ -52,6 +52,7 @@ Writer::Writer(WriterOptions opts, std::vector<WriterInput*> inputs, storage::Wr
       store_(store),
       latest_(latest),
       counters_(counters),
+      retention_(opts_.retention, counters),
       handoff_(std::make_unique<Handoff>()) {
   if (inputs_.empty() || std::count(inputs_.begin(), inputs_.end(), nullptr) > 0)
     throw std::invalid_argument("the writer needs at least one input");
@@ -243,10 +244,11 @@ void Writer::run() {
     batch.clear();
     {
       std::unique_lock lock(h.mu);
-      h.cv.wait_for(lock, std::chrono::milliseconds(200),
-                    [&] { return !h.batches.empty() || h.done; });
+      h.cv.wait_for(lock, idle_wait(), [&] { return !h.batches.empty() || h.done; });
       if (h.batches.empty()) {
         if (h.done) break;
+        lock.unlock();
+        maybe_run_retention();
         continue;
       }
       batch = std::move(h.batches.front());
@@ -274,6 +276,7 @@ void Writer::run() {
       batch.clear();
       break;
     }
+    maybe_run_retention();
     if (stopping_ && time::now_ms() > drain_deadline_ms_) {
       if (durable_ && durable_->last_seq() > committed_seq_)
         spdlog::warn("shutdown drain timed out: {} frames stay in the journal for the next start",
@@ -289,6 +292,23 @@ void Writer::run() {
     h.cv.notify_all();
   }
   for (auto& b : left) abandon(b);
+}
+
+// Between batches, outside a transaction: one bounded retention step when one is due
+// (docs/architecture.md §17). Not while stopping: the drain is for the inputs' messages.
+void Writer::maybe_run_retention() {
+  if (stopping_ || !retention_.due(Retention::Clock::now())) return;
+  retention_.step(store_);
+}
+
+// How long the writer thread waits for a batch: 200 ms, or less when a retention step is due
+// sooner.
+std::chrono::milliseconds Writer::idle_wait() const {
+  constexpr std::chrono::milliseconds kIdle{200};
+  if (!retention_.enabled() || stopping_) return kIdle;
+  const auto until = retention_.next_step() - Retention::Clock::now();
+  if (until <= Retention::Clock::duration::zero()) return std::chrono::milliseconds(0);
+  return std::min(kIdle, std::chrono::duration_cast<std::chrono::milliseconds>(until) + std::chrono::milliseconds(1));
 }
 
 // Tells each input, in runs of consecutive messages, that these will not commit now.

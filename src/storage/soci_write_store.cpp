@@ -40,6 +40,7 @@
 #include "iotd/storage/database.hpp"
 #include "metrics_json.hpp"
 #include "multi_row.hpp"
+#include "retention_sql.hpp"
 #include "sql_common.hpp"
 #include "wal_checkpointer.hpp"
 
@@ -363,6 +364,16 @@ class SociWriteStore final : public WriteStore {
   }
 
   bool last_error_transient() const override { return transient_; }
+
+  // Retention (docs/architecture.md §17): a short transaction of its own between batches.
+  PurgeStep delete_expired(RetentionTable table, std::int64_t cutoff_ms, std::size_t max_rows) override {
+    return guarded([&] {
+      if (in_tx_) throw std::logic_error("WriteStore::delete_expired() inside an open transaction");
+      auto step = detail::delete_expired(*sql_, d_, table, cutoff_ms, max_rows);
+      if (checkpointer_) checkpointer_->after_commit(*sql_);
+      return step;
+    });
+  }
 
  private:
   template <class F>

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -74,6 +75,11 @@ struct Config {
   // live stream (issue 10)
   int ws_queue_frames = 1024;
   std::chrono::milliseconds ws_idle_timeout{60'000};
+  // retention (issue 11, docs/architecture.md §17); nullopt: off
+  std::optional<std::chrono::milliseconds> retention;
+  std::optional<std::chrono::milliseconds> retention_alerts;
+  std::optional<std::chrono::milliseconds> retention_rejects{std::chrono::hours(24 * 30)};
+  std::chrono::milliseconds retention_interval{10 * 60 * 1000};
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;
@@ -98,5 +104,8 @@ std::string markdown_table();
 // "1GiB", "64KiB", "512MB", "1000" -> bytes; throws std::invalid_argument.
 std::uint64_t parse_size(std::string_view s);
 bool parse_bool(std::string_view s);  // true/false/1/0/yes/no/on/off; throws
+// A retention age: "30d", "12h", "90m" (at least 1s); "off" or "0" -> nullopt (keep
+// forever). Throws std::invalid_argument saying what is wrong.
+std::optional<std::chrono::milliseconds> parse_retention(std::string_view s);
 
 }  // namespace iotd::config

@@ -78,6 +78,18 @@ class Counters : public metrics::Registry {
   Counter ws_frames_sent{*this, {"ws_frames_sent", "WebSocket stream frames written to clients"}};
   Counter ws_clients_dropped{*this, {"ws_clients_dropped", "WebSocket stream clients closed (1008) for falling behind"}};
 
+  // Retention (docs/architecture.md §17): rows deleted by table, and the runs.
+  metrics::LabelledCounter retention_deleted_rows{
+      *this, {"retention_deleted_rows", "Rows deleted by retention, by table"}, "table", 8};
+  Counter retention_runs{*this, {"retention_runs", "Retention runs completed (every expired row deleted)"}};
+  metrics::Gauge retention_last_run_at_ms{
+      *this, {"retention_last_run", "Wall-clock time the last retention run completed", Unit::unix_ms}};
+  metrics::Histogram retention_run_duration{
+      *this,
+      {"retention_run_duration", "Retention run time, from its first step to its last (pauses included)",
+       Unit::seconds},
+      {0.01, 0.1, 1, 10, 60, 600, 3600}};
+
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }
   std::map<std::string, std::uint64_t> rejects() const { return rejects_by_reason.values(); }

@@ -21,6 +21,7 @@
 #include "iotd/core/counters.hpp"
 #include "iotd/core/reading.hpp"
 #include "iotd/ingest/command_ack.hpp"
+#include "iotd/ingest/retention.hpp"
 #include "iotd/ingest/rules.hpp"
 #include "iotd/ingest/writer_input.hpp"
 #include "iotd/pipeline/decoder.hpp"
@@ -46,6 +47,8 @@ struct WriterOptions {
   std::size_t rejects_max_bytes = 64 * 1024;
   std::chrono::milliseconds retry_min{100};
   std::chrono::milliseconds retry_max{5000};
+  // Retention (docs/architecture.md §17): steps run on the writer thread between commits.
+  RetentionOptions retention;
 };
 
 // What one commit made visible; handed to the listener (live stream) after the commit.
@@ -113,6 +116,8 @@ class Writer {
   void backoff(int attempt);
   void set_error(const std::string& what);
   void apply_device_changes();
+  void maybe_run_retention();
+  std::chrono::milliseconds idle_wait() const;
   storage::RejectRecord make_reject(const InputMessage& m, std::string_view reason,
                                     std::string detail) const;
 
@@ -124,6 +129,7 @@ class Writer {
   storage::LatestCache& latest_;
   Counters& counters_;
 
+  Retention retention_;  // writer thread only
   RuleSet rules_;
   AlarmBook book_;  // committed alarm state; writer thread only
   std::string checkpoint_id_;  // durable_->checkpoint_id() at start

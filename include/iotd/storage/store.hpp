@@ -14,6 +14,7 @@
 
 #include "iotd/core/reading.hpp"
 #include "iotd/storage/commands.hpp"
+#include "iotd/storage/retention.hpp"
 #include "iotd/storage/types.hpp"
 
 namespace iotd::storage {
@@ -67,6 +68,17 @@ class WriteStore {
   // True when the last failure looked transient (connection lost, busy/locked, timeout):
   // the writer backs off and retries the same batch instead of bisecting it.
   virtual bool last_error_transient() const = 0;
+
+  // --- retention (docs/architecture.md §17), outside a batch ---
+  // Deletes at most `max_rows` rows of `table` older than `cutoff_ms` (epoch ms) in one
+  // transaction of its own, oldest first. The default (stores without retention) deletes
+  // nothing.
+  virtual PurgeStep delete_expired(RetentionTable table, std::int64_t cutoff_ms, std::size_t max_rows) {
+    (void)table;
+    (void)cutoff_ms;
+    (void)max_rows;
+    return {};
+  }
 };
 
 }  // namespace iotd::storage
