@@ -783,6 +783,7 @@ http {{
             wait = run_tool([self.bin["wait"], "--url", iotd.http + "/api/v1/health", "--stored", str(n),
                              "--timeout", "120", "--json"], 180, ok_codes=(0, 1))
             _, metrics = http_get(iotd.http + "/metrics")
+            metrics = metrics.decode("utf-8", "replace")
         finally:
             rc = self.procs.stop(iotd)
         if rc != 0:
