@@ -6,6 +6,7 @@
 
 #include "iotd/app/app.hpp"
 #include "iotd/config/config.hpp"
+#include "iotd/core/build_info.hpp"
 
 extern char** environ;
 
@@ -26,23 +27,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (inv.command == "version") {
-    std::cout << "iotd " << IOTD_VERSION << "\n";
+    const auto& b = build_info();
+    std::cout << "iotd " << b.version << "\ncommit: " << b.git_commit << "\ncompiler: " << b.compiler
+              << "\nbuild: " << b.build_type << "\n";
     return 0;
   }
-  if (inv.command == "config") {
-    if (inv.config_output == "example") std::cout << config::example_config_file();
-    else if (inv.config_output == "markdown") std::cout << config::markdown_table();
-    else
-      for (const auto& s : config::settings()) {
-        std::string key(s.env);
-        std::string value = inv.config.values[key];
-        bool secret = key == "IOTD_ADMIN_KEY" || key == "IOTD_MQTT_PASSWORD" ||
-                      (key == "IOTD_DATABASE_URL" && value.find('@') != std::string::npos);
-        if (secret && !value.empty()) value = "(hidden)";
-        std::cout << key << "=" << value << "  # " << inv.config.sources[key] << "\n";
-      }
+  if (inv.command == "config" && !inv.config_output.empty()) {
+    std::cout << (inv.config_output == "example" ? config::example_config_file() : config::markdown_table());
     return 0;
   }
+  if (inv.command == "check-config" || inv.command == "config") return app::run_check_config(inv);
   try {
     // Before any thread exists (setup_logging starts spdlog's flusher): every thread
     // inherits the mask, so SIGTERM/SIGINT reach only wait_for_shutdown()'s sigwait and

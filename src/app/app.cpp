@@ -105,6 +105,17 @@ int run_migrate(const config::Config& cfg) {
   return 0;
 }
 
+void check_startup_config(const config::Config& cfg) {
+  decoder_options(cfg);
+  topic_templates(cfg);
+  connection_spec(cfg);
+  try {
+    journal::parse_fsync_policy(cfg.journal_fsync);
+  } catch (const std::exception& e) {
+    throw config::ConfigError("IOTD_JOURNAL_FSYNC=\"" + cfg.journal_fsync + "\": " + e.what());
+  }
+}
+
 struct App::Impl {
   config::Config cfg;
   std::int64_t started_at_ms = time::now_ms();

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "iotd/core/time.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::commands {
 namespace {
@@ -160,6 +161,7 @@ tl::expected<storage::Command, IssueError> CommandService::issue(const std::stri
 }
 
 void CommandService::run(std::stop_token st) {
+  log::ModuleScope module("commands");
   auto next_sweep = std::chrono::steady_clock::now();
   bool warned = false;  // one warning per database outage
   for (;;) {

@@ -24,13 +24,13 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_DB_POOL", "4", "database read connections (and blocking-handler threads)", "http"},
     {"IOTD_HTTP_BODY_LIMIT", "1MiB", "largest accepted HTTP request body", "http"},
     {"IOTD_CORS_ORIGINS", "*", "CORS origins allowed to read: * or a comma-separated list", "http"},
-    {"IOTD_ADMIN_KEY", "", "admin API key (X-API-Key or Authorization: Bearer); admin endpoints answer 403 until set", "http"},
-    {"IOTD_DATABASE_URL", "sqlite:///data/iotd.db", "sqlite:///relative.db, sqlite:////absolute.db, postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db", "database"},
+    {"IOTD_ADMIN_KEY", "", "admin API key (X-API-Key or Authorization: Bearer); admin endpoints answer 403 until set", "http", Secret::value},
+    {"IOTD_DATABASE_URL", "sqlite:///data/iotd.db", "sqlite:///relative.db, sqlite:////absolute.db, postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db", "database", Secret::url_password},
     {"IOTD_MQTT_URL", "tcp://127.0.0.1:1883", "broker URL (tcp:// or ssl://); empty disables MQTT", "mqtt"},
     {"IOTD_MQTT_TOPICS", "sensors/{device_id}/data,sensors/{device_id},iot/{device_id}/telemetry", "comma-separated topic templates; {device_id} (or a single +) marks the device id level", "mqtt"},
     {"IOTD_MQTT_CLIENT_ID", "", "MQTT client id (default iotd-<instance id>); keep it stable: the broker keeps the session under it", "mqtt"},
     {"IOTD_MQTT_USERNAME", "", "broker user name", "mqtt"},
-    {"IOTD_MQTT_PASSWORD", "", "broker password", "mqtt"},
+    {"IOTD_MQTT_PASSWORD", "", "broker password", "mqtt", Secret::value},
     {"IOTD_MQTT_QOS", "1", "subscription QoS (0 or 1; 1 is needed for the no-loss guarantee)", "mqtt"},
     {"IOTD_MQTT_VERSION", "5", "MQTT protocol version: 5 or 3 (3.1.1)", "mqtt"},
     {"IOTD_MQTT_KEEPALIVE", "30s", "MQTT keep-alive interval", "mqtt"},
@@ -58,7 +58,9 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_REJECTS_MAX_BYTES", "64KiB", "payload bytes kept per rejected message", "ingest"},
     {"IOTD_LOG_LEVEL", "info", "trace, debug, info, warn, error", "logging"},
     {"IOTD_LOG_FORMAT", "console", "console or json (JSON lines)", "logging"},
-    {"IOTD_LOG_FILE", "", "also log to this file", "logging"},
+    {"IOTD_LOG_FILE", "", "also log to this file (same format as stderr)", "logging"},
+    {"IOTD_LOG_MAX_BYTES", "10MiB", "rotate IOTD_LOG_FILE when it would grow past this size (iotd.log -> iotd.1.log -> iotd.2.log ...); 0 never rotates", "logging"},
+    {"IOTD_LOG_FILES", "5", "rotated log files kept besides the current one (0-1000); older ones are deleted", "logging"},
     // Live stream (issue 10).
     {"IOTD_WS_QUEUE_FRAMES", "1024", "frames queued for one WebSocket stream client; a client that would fall further behind is closed with 1008 (one with nothing queued takes any commit whole)", "live"},
     {"IOTD_WS_IDLE_TIMEOUT", "60s", "WebSocket stream keepalive: a ping after half of this without traffic; a client silent (no pong) for all of it is closed", "live"},
@@ -87,8 +89,12 @@ const SettingInfo* find_by_env(std::string_view env) {
 }
 
 
+
+// The message names the setting; a secret's value is masked (SettingInfo::secret).
 [[noreturn]] void fail(std::string_view env, std::string_view value, std::string_view why) {
-  throw ConfigError(std::string(env) + "=\"" + std::string(value) + "\": " + std::string(why));
+  const SettingInfo* s = find_by_env(env);
+  const std::string shown = s ? masked_value(*s, value) : std::string(value);
+  throw ConfigError(std::string(env) + "=\"" + shown + "\": " + std::string(why));
 }
 
 std::int64_t to_int(std::string_view env, std::string_view v, std::int64_t lo, std::int64_t hi) {
@@ -228,6 +234,10 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   c.log_format = get("IOTD_LOG_FORMAT");
   one_of("IOTD_LOG_FORMAT", c.log_format, {"console", "json"});
   c.log_file = get("IOTD_LOG_FILE");
+  c.log_max_bytes = to_size("IOTD_LOG_MAX_BYTES", get("IOTD_LOG_MAX_BYTES"));
+  if (c.log_max_bytes != 0 && c.log_max_bytes < 1024)
+    fail("IOTD_LOG_MAX_BYTES", get("IOTD_LOG_MAX_BYTES"), "must be 0 (no rotation) or at least 1KiB");
+  c.log_files = static_cast<int>(to_int("IOTD_LOG_FILES", get("IOTD_LOG_FILES"), 0, 1000));
   // Live stream (issue 10).
   c.ws_queue_frames = static_cast<int>(to_int("IOTD_WS_QUEUE_FRAMES", get("IOTD_WS_QUEUE_FRAMES"), 1, 1'000'000));
   c.ws_idle_timeout = to_duration("IOTD_WS_IDLE_TIMEOUT", get("IOTD_WS_IDLE_TIMEOUT"));
@@ -355,12 +365,12 @@ Invocation parse_invocation(const std::vector<std::string>& args, const std::vec
       flags[std::string(hit->env)] = value;
       continue;
     }
-    if (!command_seen && (a == "run" || a == "migrate" || a == "config")) {
+    if (!command_seen && (a == "run" || a == "migrate" || a == "config" || a == "check-config")) {
       inv.command = a;
       command_seen = true;
       continue;
     }
-    throw ConfigError("unexpected argument `" + a + "` (commands: run, migrate, config; see iotd --help)");
+    throw ConfigError("unexpected argument `" + a + "` (commands: run, migrate, check-config; see iotd --help)");
   }
 
   std::map<std::string, std::string> envs;
@@ -410,11 +420,17 @@ Invocation parse_invocation(const std::vector<std::string>& args, const std::vec
 std::string help_text() {
   std::ostringstream o;
   o << "iotd: IoT telemetry backend (MQTT/HTTP in, SQL, REST/WebSocket out)\n\n"
-       "Usage: iotd [run|migrate|config] [--config FILE] [--strict-env] [--<setting> VALUE]...\n\n"
+       "Usage: iotd [run|migrate|check-config] [--config FILE] [--strict-env] [--<setting> VALUE]...\n"
+       "       iotd config --example | --markdown\n"
+       "       iotd --help | --version\n\n"
        "Commands:\n"
-       "  run       (default) serve: ingest MQTT, store, answer HTTP\n"
-       "  migrate   apply database migrations and exit\n"
-       "  config    print the effective configuration (secrets hidden) and exit\n\n"
+       "  run           (default) serve: ingest MQTT, store, answer HTTP\n"
+       "  migrate       apply database migrations and exit (0: schema current)\n"
+       "  check-config  validate every setting as start-up would (no sockets, no database),\n"
+       "                print the effective configuration with each value's source\n"
+       "                (default, file, env, flag), secrets masked; exit 0 if valid, 2 if not\n"
+       "  config        the same as check-config; with --example or --markdown, print the\n"
+       "                example config file or the README settings table\n\n"
        "Every setting is a flag (--http-listen 0.0.0.0:8080), an environment variable\n"
        "(IOTD_HTTP_LISTEN) or a line in the IOTD_CONFIG / --config file (http_listen = ...).\n"
        "Precedence: flag > environment > file > default.\n";
@@ -427,6 +443,39 @@ std::string help_text() {
     o << "  " << flag_name(s.env) << " / " << s.env << "\n      " << s.help;
     if (!s.default_value.empty()) o << " [default: " << s.default_value << "]";
     o << "\n";
+  }
+  return o.str();
+}
+
+std::string masked_value(const SettingInfo& s, std::string_view value) {
+  if (value.empty()) return std::string(value);
+  switch (s.secret) {
+    case Secret::no: return std::string(value);
+    case Secret::value: return "***";
+    case Secret::url_password: {
+      // scheme://user:password@host...: only the password goes; no user info, nothing hidden.
+      const auto scheme_end = value.find("://");
+      if (scheme_end == std::string_view::npos) return std::string(value);
+      const auto auth_begin = scheme_end + 3;
+      const auto auth_end = value.find_first_of("/?#", auth_begin);
+      const auto at = value.substr(0, auth_end).rfind('@');
+      if (at == std::string_view::npos || at < auth_begin) return std::string(value);
+      const auto colon = value.substr(0, at).find(':', auth_begin);
+      if (colon == std::string_view::npos) return std::string(value);
+      return std::string(value.substr(0, colon + 1)) + "***" + std::string(value.substr(at));
+    }
+  }
+  return "***";
+}
+
+std::string effective_config_text(const Config& c) {
+  std::ostringstream o;
+  for (const auto& s : kSettings) {
+    const std::string key(s.env);
+    const auto v = c.values.find(key);
+    const auto src = c.sources.find(key);
+    o << key << "=" << masked_value(s, v == c.values.end() ? "" : v->second) << "  # "
+      << (src == c.sources.end() ? "default" : src->second) << "\n";
   }
   return o.str();
 }

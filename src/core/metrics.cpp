@@ -163,4 +163,78 @@ void RouteStatusCounter::accept(MetricVisitor& v) const {
   v.labelled_counter(info(), names, samples);
 }
 
+// ---- RouteHistogram -------------------------------------------------------------------
+
+RouteHistogram::RouteHistogram(Registry& r, Info info, std::initializer_list<double> bounds)
+    : Metric(r, info), bounds_(bounds) {
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    if (!std::isfinite(bounds_[i]) || (i > 0 && !(bounds_[i - 1] < bounds_[i])))
+      throw std::invalid_argument("histogram \"" + std::string(info.name) +
+                                  "\": bounds must be finite and strictly ascending");
+  }
+  set_routes({});
+}
+
+void RouteHistogram::set_routes(std::span<const std::string> patterns) {
+  auto t = std::make_unique<Table>();
+  t->row_of.reserve(patterns.size());
+  for (const auto& p : patterns) {
+    auto it = std::find(t->rows.begin(), t->rows.end(), p);
+    t->row_of.push_back(static_cast<std::size_t>(it - t->rows.begin()));
+    if (it == t->rows.end()) t->rows.push_back(p);
+  }
+  t->rows.emplace_back("unmatched");
+  t->buckets = std::make_unique<std::atomic<std::uint64_t>[]>(t->rows.size() * (bounds_.size() + 1));
+  t->sums = std::make_unique<std::atomic<double>[]>(t->rows.size());
+  std::lock_guard lock(mu_);
+  tables_.push_back(std::move(t));
+  current_.store(tables_.back().get(), std::memory_order_release);
+}
+
+void RouteHistogram::observe(std::size_t route_index, double v) noexcept {
+  const Table* t = current_.load(std::memory_order_acquire);
+  const std::size_t row = route_index < t->row_of.size() ? t->row_of[route_index] : t->rows.size() - 1;
+  std::size_t i = 0;  // "less than or equal" buckets; NaN lands in +Inf
+  while (i < bounds_.size() && !(v <= bounds_[i])) ++i;
+  t->buckets[row * (bounds_.size() + 1) + i].fetch_add(1, std::memory_order_relaxed);
+  if (std::isfinite(v)) t->sums[row].fetch_add(v, std::memory_order_relaxed);
+}
+
+HistogramSnapshot RouteHistogram::row_snapshot(const Table& t, std::size_t row) const {
+  HistogramSnapshot s;
+  s.bounds = bounds_;
+  s.cumulative.resize(bounds_.size() + 1);
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += t.buckets[row * (bounds_.size() + 1) + i].load(std::memory_order_relaxed);
+    s.cumulative[i] = running;
+  }
+  s.count = running;
+  s.sum = t.sums[row].load(std::memory_order_relaxed);
+  return s;
+}
+
+HistogramSnapshot RouteHistogram::snapshot(std::string_view pattern) const {
+  const Table* t = current_.load(std::memory_order_acquire);
+  for (std::size_t row = 0; row < t->rows.size(); ++row)
+    if (t->rows[row] == pattern) return row_snapshot(*t, row);
+  HistogramSnapshot s;
+  s.bounds = bounds_;
+  s.cumulative.assign(bounds_.size() + 1, 0);
+  return s;
+}
+
+void RouteHistogram::accept(MetricVisitor& v) const {
+  const Table* t = current_.load(std::memory_order_acquire);
+  std::vector<LabelledHistogram> series;
+  for (std::size_t row = 0; row < t->rows.size(); ++row) {
+    auto s = row_snapshot(*t, row);
+    if (s.count > 0) series.push_back({{t->rows[row]}, std::move(s)});
+  }
+  std::sort(series.begin(), series.end(),
+            [](const LabelledHistogram& a, const LabelledHistogram& b) { return a.values < b.values; });
+  const std::string_view names[] = {"route"};
+  v.labelled_histogram(info(), names, series);
+}
+
 }  // namespace iotd::metrics

@@ -59,22 +59,22 @@ class PrometheusVisitor final : public MetricVisitor {
 
   void histogram(const Info& info, const HistogramSnapshot& h) override {
     auto name = family(info, "histogram", "");
-    for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
-      out_ += name;
-      out_ += "_bucket{le=\"";
-      append_number(out_, i < h.bounds.size() ? h.bounds[i] : INFINITY);
-      out_ += "\"} ";
-      append_number(out_, h.cumulative[i]);
-      out_ += '\n';
+    series(name, "", h);
+  }
+
+  void labelled_histogram(const Info& info, std::span<const std::string_view> label_names,
+                          std::span<const LabelledHistogram> all) override {
+    auto name = family(info, "histogram", "");
+    for (const auto& s : all) {
+      std::string labels;  // route="/api/v1/x",
+      for (std::size_t i = 0; i < label_names.size() && i < s.values.size(); ++i) {
+        labels += label_names[i];
+        labels += "=\"";
+        append_escaped(labels, s.values[i], true);
+        labels += "\",";
+      }
+      series(name, labels, s.histogram);
     }
-    out_ += name;
-    out_ += "_sum ";
-    append_number(out_, h.sum);
-    out_ += '\n';
-    out_ += name;
-    out_ += "_count ";
-    append_number(out_, h.count);
-    out_ += '\n';
   }
 
   void labelled_counter(const Info& info, std::span<const std::string_view> label_names,
@@ -99,6 +99,36 @@ class PrometheusVisitor final : public MetricVisitor {
   std::string take() { return std::move(out_); }
 
  private:
+  // One histogram's samples; `labels` is empty or `k="v",` pairs each ending in a comma.
+  void series(const std::string& name, std::string_view labels, const HistogramSnapshot& h) {
+    for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
+      out_ += name;
+      out_ += "_bucket{";
+      out_ += labels;
+      out_ += "le=\"";
+      append_number(out_, i < h.bounds.size() ? h.bounds[i] : INFINITY);
+      out_ += "\"} ";
+      append_number(out_, h.cumulative[i]);
+      out_ += '\n';
+    }
+    std::string_view plain = labels.empty() ? labels : labels.substr(0, labels.size() - 1);
+    for (std::string_view part : {std::string_view("_sum"), std::string_view("_count")}) {
+      out_ += name;
+      out_ += part;
+      if (!plain.empty()) {
+        out_ += '{';
+        out_ += plain;
+        out_ += '}';
+      }
+      out_ += ' ';
+      if (part == "_sum")
+        append_number(out_, h.sum);
+      else
+        append_number(out_, h.count);
+      out_ += '\n';
+    }
+  }
+
   // Writes the HELP and TYPE lines; returns the sample name.
   std::string family(const Info& info, std::string_view type, std::string_view type_suffix) {
     std::string name(prefix_);

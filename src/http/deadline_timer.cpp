@@ -1,4 +1,5 @@
 #include "deadline_timer.hpp"
+#include "iotd/core/log.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,7 @@ std::size_t DeadlineTimer::pending() const {
 }
 
 void DeadlineTimer::run(std::stop_token st) {
+  log::ModuleScope module("http");
   std::unique_lock lock(mu_);
   while (!st.stop_requested()) {
     if (due_.empty()) {

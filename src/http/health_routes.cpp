@@ -38,7 +38,27 @@ class JsonMetricsVisitor final : public metrics::MetricVisitor {
   void histogram(const metrics::Info& info, const metrics::HistogramSnapshot& h) override {
     std::string key(info.name);
     if (info.unit == metrics::Unit::seconds) key += "_seconds";
+    w_.key(key);
+    snapshot(h);
+  }
+
+  // A labelled histogram as {label value: histogram} (one label: the route).
+  void labelled_histogram(const metrics::Info& info, std::span<const std::string_view> label_names,
+                          std::span<const metrics::LabelledHistogram> series) override {
+    std::string key(info.name);
+    if (info.unit == metrics::Unit::seconds) key += "_seconds";
     w_.key(key).begin_object();
+    for (const auto& s : series) {
+      std::string k;
+      for (const auto& v : s.values) k += (k.empty() ? "" : " ") + v;
+      w_.key(k);
+      snapshot(s.histogram);
+    }
+    w_.end_object();
+  }
+
+  void snapshot(const metrics::HistogramSnapshot& h) {
+    w_.begin_object();
     w_.key("count").integer(static_cast<std::int64_t>(h.count));
     w_.key("sum").num(h.sum);
     w_.key("buckets").begin_object();

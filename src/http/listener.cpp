@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "session.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::http::detail {
 namespace {
@@ -116,6 +117,7 @@ void Listener::on_accept(error_code ec, tcp::socket socket) {
 }
 
 void Listener::run_io(net::io_context& ioc) {
+  log::ModuleScope module("http");
   for (;;) {
     try {
       ioc.run();

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "iotd/http/upgrade.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::http::detail {
 namespace {
@@ -291,6 +292,7 @@ void Session::dispatch_request(Request req) {
   }
   net::post(*state_.pool, [route, req = std::move(req), params = std::move(m.params),
                            respond = std::move(respond)]() mutable {
+    log::ModuleScope module("http");  // the blocking pool's threads are Asio's
     invoke(*route, req, params, std::move(respond));
   });
 }

@@ -9,6 +9,7 @@
 #include <array>
 
 #include "session.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::http::detail {
 namespace {
@@ -40,7 +41,7 @@ void Session::send(Response r) {
                                 : metrics::RouteStatusCounter::kUnmatched;
       state_.opts.counters->record_http_response(route, r.status);
       if (request_read_ != std::chrono::steady_clock::time_point{}) {
-        state_.opts.counters->record_http_duration(std::chrono::steady_clock::now() - request_read_);
+        state_.opts.counters->record_http_duration(route, std::chrono::steady_clock::now() - request_read_);
         request_read_ = {};
       }
     }
@@ -108,6 +109,7 @@ void Session::start_stream(Response r) {
 
 void Session::produce_next() {
   net::post(*state_.pool, [self = shared_from_this()]() {
+    log::ModuleScope module("http");
     std::string chunk;
     bool more = false, failed = false;
     try {

@@ -1,4 +1,5 @@
 #include "iotd/ingest/command_ack.hpp"
+#include "iotd/core/log.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -58,9 +59,11 @@ tl::expected<CommandAck, pipeline::Rejection> parse_command_ack(std::string_view
 
 void CountingAckSink::committed(std::span<const CommandAck> acks) {
   counters_.command_acks += acks.size();
-  for (const auto& a : acks)
+  for (const auto& a : acks) {
+    log::DeviceScope device(a.device_id);
     spdlog::debug("command ack from {}: command {} {}{}{}", a.device_id, a.command_id,
                   a.ok ? "ok" : "error", a.message.empty() ? "" : ": ", a.message);
+  }
 }
 
 void StoringAckSink::apply(storage::WriteStore& tx, std::span<const CommandAck> acks) {
@@ -76,6 +79,7 @@ void StoringAckSink::committed(std::span<const CommandAck> acks) {
   for (std::size_t i = 0; i < acks.size(); ++i) {
     const auto& a = acks[i];
     const auto match = i < last_.size() ? last_[i] : storage::AckMatch::unknown;
+    log::DeviceScope device(a.device_id);
     switch (match) {
       case storage::AckMatch::applied:
         counters_.commands_by_state.add(a.ok ? storage::command_state::acknowledged

@@ -11,6 +11,7 @@
 
 #include "iotd/core/time.hpp"
 #include "iotd/journal/journal.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::ingest {
 
@@ -169,6 +170,7 @@ std::size_t Writer::read_inputs(std::vector<InputMessage>& out, std::size_t max_
 }
 
 void Writer::decode_loop() {
+  log::ModuleScope module("writer");
   Handoff& h = *handoff_;
   std::vector<InputMessage> msgs;
   msgs.reserve(opts_.max_batch);
@@ -238,6 +240,7 @@ void Writer::decode_loop() {
 }
 
 void Writer::run() {
+  log::ModuleScope module("writer");
   Handoff& h = *handoff_;
   std::vector<DecodedFrame> batch;
   while (true) {
@@ -623,9 +626,14 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   counters_.commits++;
   counters_.record_commit(std::chrono::steady_clock::now() - begun, p.readings.size() + p.rejects.size());
   counters_.last_commit_at_ms = time::now_ms();
-  if (!p.rejects.empty() && spdlog::should_log(spdlog::level::info))
+  if (!p.rejects.empty() && spdlog::should_log(spdlog::level::info)) {
+    // The first reject's device, from its topic (an HTTP reject's key device is not kept).
+    const auto& first = p.rejects.front();
+    const auto device = first.topic.empty() ? std::nullopt : pipeline::match_topic(opts_.topics, first.topic);
+    log::DeviceScope scope(device ? std::string_view(*device) : std::string_view());
     spdlog::info("rejected {} message(s); first: {} ({})", p.rejects.size(), p.rejects.front().reason,
                  p.rejects.front().detail);
+  }
   // Inputs hear last, so that whoever they answer sees the latest values and counters.
   notify_committed(frames);
   if (!p.acks.empty()) {

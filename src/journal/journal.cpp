@@ -25,6 +25,7 @@
 
 #include "iotd/core/fd.hpp"
 #include "iotd/core/hash.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::journal {
 namespace {
@@ -947,6 +948,7 @@ void Journal::Impl::sync() {
 
 // Never holds sync_mu across fdatasync: append() takes it when it rolls a segment.
 void Journal::Impl::sync_loop(std::stop_token st) {
+  log::ModuleScope module("journal");
   try {
     std::unique_lock lk(sync_mu);
     while (!st.stop_requested()) {

@@ -9,6 +9,7 @@
 
 #include "../http/api_json.hpp"
 #include "../http/json_writer.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::live {
 
@@ -108,6 +109,7 @@ std::size_t LiveHub::subscribers() const {
 }
 
 void LiveHub::run(std::stop_token st) {
+  log::ModuleScope module("live");
   while (true) {
     Item item;
     {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "iotd/core/time.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::mqtt {
 
@@ -83,11 +84,16 @@ MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& co
   auto& cli = client_->cli;
   // Every callback before the first connect(): a callback set later leaves a window in
   // which Paho acknowledges messages the application never sees.
-  cli.set_message_callback([this](::mqtt::const_message_ptr m) { on_message(m.get()); });
+  // Paho's threads log as module mqtt (iotd/core/log.hpp).
+  cli.set_message_callback([this](::mqtt::const_message_ptr m) {
+    log::ModuleScope module("mqtt");
+    on_message(m.get());
+  });
   cli.set_connected_handler([this](const std::string&) {
     connected_ = true;
   });
   cli.set_connection_lost_handler([this](const std::string& cause) {
+    log::ModuleScope module("mqtt");
     connected_ = false;
     set_state("disconnected: connection lost" + (cause.empty() ? std::string() : " (" + cause + ")"));
     std::lock_guard lock(mu_);
@@ -225,8 +231,14 @@ void MqttSource::supervise(std::stop_token st) {
 }
 
 void MqttSource::start() {
-  publisher_ = std::jthread([this](std::stop_token st) { publish_loop(st); });
-  supervisor_ = std::jthread([this](std::stop_token st) { supervise(st); });
+  publisher_ = std::jthread([this](std::stop_token st) {
+    log::ModuleScope module("mqtt");
+    publish_loop(st);
+  });
+  supervisor_ = std::jthread([this](std::stop_token st) {
+    log::ModuleScope module("mqtt");
+    supervise(st);
+  });
 }
 
 void MqttSource::stop() {

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "dialect.hpp"
+#include "iotd/core/log.hpp"
 
 namespace iotd::storage::detail {
 namespace {
@@ -68,6 +69,7 @@ void WalCheckpointer::after_commit(soci::session& writer) noexcept {
 }
 
 void WalCheckpointer::run(std::stop_token stop) {
+  log::ModuleScope module("storage");
   std::unique_lock lock(mu_);
   while (!stop.stop_requested()) {
     if (!cv_.wait(lock, stop, [&] { return pending_; })) break;

@@ -58,6 +58,12 @@ TEST_F(MetricsOnIotd, PromtoolAcceptsTheExposition) {
   EXPECT_NE(r.body.find("\niotd_mqtt_connected 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("\niotd_http_responses_total{route=\"unmatched\",status=\"4xx\"} 1\n"), std::string::npos)
       << r.body;
+  // Latency per route pattern: the unmatched request and the readings queries each under their own.
+  EXPECT_NE(r.body.find("\niotd_http_request_duration_seconds_count{route=\"unmatched\"} 1\n"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("\niotd_http_request_duration_seconds_bucket{route=\"/api/v1/readings\",le=\"+Inf\"} "),
+            std::string::npos)
+      << r.body;
   write_file(dir / "metrics.txt", r.body);
   // promtool reads the exposition on stdin; its lint findings (names, units, suffixes) fail it too.
   const int status = run_process({"/bin/sh", "-c", "\"$0\" check metrics < \"$1\"", promtool.string(),
@@ -133,9 +139,10 @@ TEST_F(MetricsOnIotd, PrometheusScrapesItAndSeesStoredMessagesGrow) {
   EXPECT_TRUE(eventually([&] { return query(client, "iotd_commit_duration_seconds_count").value_or(0) >= 1; }, 10s));
   EXPECT_GT(query(client, "process_resident_memory_bytes").value_or(0), 1e6);
   EXPECT_GT(query(client, "sum(iotd_http_responses_total{route=\"/metrics\"})").value_or(0), 0);
-  // Every scrape is an HTTP request: the latency histogram counts them.
-  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_count").value_or(0), 0);
-  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_sum").value_or(0), 0);
+  // Every scrape is an HTTP request: the latency histogram counts them under their route.
+  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_count{route=\"/metrics\"}").value_or(0), 0);
+  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_sum{route=\"/metrics\"}").value_or(0), 0);
+  EXPECT_GT(query(client, "iotd_http_request_duration_seconds_bucket{route=\"/metrics\",le=\"10\"}").value_or(0), 0);
 }
 
 }  // namespace

@@ -14,6 +14,15 @@ void setup_logging(const config::Config& cfg);
 // `iotd migrate`: applies migrations and returns the exit code.
 int run_migrate(const config::Config& cfg);
 
+// The checks App's start-up makes on the configuration beyond each setting's own parse
+// (topic templates, aliases, database URL syntax, ...), without opening a socket, a file for
+// writing or the database. Throws config::ConfigError naming the setting.
+void check_startup_config(const config::Config& cfg);
+
+// `iotd check-config` (alias `iotd config`): check_startup_config, then the effective
+// configuration with sources and secrets masked on stdout; 0 if valid, 2 if not.
+int run_check_config(const config::Invocation& inv);
+
 class App {
  public:
   // Starts everything (database, migrations, journal, writer, HTTP, MQTT) and prints the

@@ -19,11 +19,20 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Which part of a setting's value `iotd check-config` (and anything else that shows the
+// effective configuration) must hide.
+enum class Secret {
+  no,            // shown as is
+  value,         // the whole value: ***
+  url_password,  // the password of a scheme://user:password@host URL: scheme://user:***@host
+};
+
 struct SettingInfo {
   std::string_view env;            // IOTD_HTTP_LISTEN
   std::string_view default_value;  // as text; "" = unset
   std::string_view help;
   std::string_view group;
+  Secret secret = Secret::no;
 };
 
 // Every setting, in documentation order.
@@ -72,6 +81,8 @@ struct Config {
   std::string log_level;
   std::string log_format;
   std::string log_file;
+  std::uint64_t log_max_bytes = 10ULL << 20;  // 0: the file is never rotated
+  int log_files = 5;                          // rotated files kept besides the current one
   // live stream (issue 10)
   int ws_queue_frames = 1024;
   std::chrono::milliseconds ws_idle_timeout{60'000};
@@ -87,7 +98,7 @@ struct Config {
 };
 
 struct Invocation {
-  std::string command = "run";  // run | migrate | config | help | version
+  std::string command = "run";  // run | migrate | check-config (alias config) | help | version
   Config config;
   std::vector<std::string> warnings;  // unknown IOTD_* variables etc., to log after set-up
   std::string config_output;          // `iotd config --example|--markdown`: what to print
@@ -98,6 +109,10 @@ Invocation parse_invocation(const std::vector<std::string>& args,
                             const std::vector<std::string>& env);
 
 std::string help_text();
+// `iotd check-config`: every setting as KEY=VALUE with its source, secrets masked.
+std::string effective_config_text(const Config& c);
+// The value as `iotd check-config` may show it (SettingInfo::secret).
+std::string masked_value(const SettingInfo& s, std::string_view value);
 std::string example_config_file();
 std::string markdown_table();
 

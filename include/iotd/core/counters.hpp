@@ -57,11 +57,12 @@ class Counters : public metrics::Registry {
   Counter command_acks_late{*this, {"command_acks_late", "Command acks for a command that had already finished"}};
 
   // ---- Operations (issue 11): what GET /metrics adds (docs/architecture.md §11) ----------
-  metrics::Histogram http_request_duration{
+  // Per route pattern (label `route`, as http_responses), 0.1 ms to 10 s.
+  metrics::RouteHistogram http_request_duration{
       *this,
-      {"http_request_duration", "HTTP request time, from the request read to the response handed to the socket",
+      {"http_request_duration", "HTTP request time by route pattern, from the request read to the response handed to the socket",
        Unit::seconds},
-      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   Counter mqtt_reconnects{*this, {"mqtt_reconnects", "MQTT connections re-established after the first"}};
   // Sampled from the components' atomics (App's sample_metrics, before each /metrics
   // rendering and by the monitor every 200 ms): copies, never a lock the writer or the MQTT
@@ -102,16 +103,20 @@ class Counters : public metrics::Registry {
   }
 
   // Names the HTTP routes by their index in the router (http_responses' route label).
-  void set_http_routes(std::span<const std::string> patterns) { http_responses.set_routes(patterns); }
+  void set_http_routes(std::span<const std::string> patterns) {
+    http_responses.set_routes(patterns);
+    http_request_duration.set_routes(patterns);
+  }
   // The HTTP session, when it sends a response: `route` is the matched route's index in the
   // router, or RouteStatusCounter::kUnmatched.
   void record_http_response(std::size_t route, int status) noexcept {
     http_requests.fetch_add(1, std::memory_order_relaxed);
     http_responses.record(route, status);
   }
-  // The HTTP session, with the time from the request read to the response handed over.
-  void record_http_duration(std::chrono::steady_clock::duration took) noexcept {
-    http_request_duration.observe(std::chrono::duration<double>(took).count());
+  // The HTTP session, with the time from the request read to the response handed over;
+  // `route` as in record_http_response.
+  void record_http_duration(std::size_t route, std::chrono::steady_clock::duration took) noexcept {
+    http_request_duration.observe(route, std::chrono::duration<double>(took).count());
   }
 
  private:

@@ -46,6 +46,12 @@ struct LabelledSample {
   std::uint64_t value = 0;
 };
 
+// One labelled series of a histogram family (RouteHistogram).
+struct LabelledHistogram {
+  std::vector<std::string> values;  // one per label name, in order
+  HistogramSnapshot histogram;
+};
+
 class MetricVisitor {
  public:
   virtual ~MetricVisitor() = default;
@@ -55,6 +61,9 @@ class MetricVisitor {
   // Only samples with a non-zero value, ordered by their label values.
   virtual void labelled_counter(const Info& info, std::span<const std::string_view> label_names,
                                 std::span<const LabelledSample> samples) = 0;
+  // Only series with at least one observation, ordered by their label values.
+  virtual void labelled_histogram(const Info& info, std::span<const std::string_view> label_names,
+                                  std::span<const LabelledHistogram> series) = 0;
 };
 
 class Registry;
@@ -211,6 +220,39 @@ class RouteStatusCounter final : public Metric {
     std::vector<std::size_t> row_of;     // route index -> row
     std::unique_ptr<std::atomic<std::uint64_t>[]> cells;  // rows.size() * kClasses
   };
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Table>> tables_;  // guarded by mu_; every table ever published
+  std::atomic<const Table*> current_{nullptr};
+};
+
+// A histogram per route pattern (HTTP latency by route): like RouteStatusCounter, a fixed
+// table indexed by the route's position in the router, so observe() is an array index, a
+// short scan of the bounds and two relaxed atomic adds; no lock, no map. Route indexes
+// without a name (and kUnmatched) observe into route "unmatched".
+class RouteHistogram final : public Metric {
+ public:
+  static constexpr std::size_t kUnmatched = RouteStatusCounter::kUnmatched;
+
+  // `bounds`: upper bounds, strictly ascending and finite (std::invalid_argument otherwise).
+  RouteHistogram(Registry& r, Info info, std::initializer_list<double> bounds);
+
+  // As RouteStatusCounter::set_routes.
+  void set_routes(std::span<const std::string> patterns);
+  void observe(std::size_t route_index, double v) noexcept;
+  // The route pattern's histogram (zero when unknown); for tests and the health JSON.
+  HistogramSnapshot snapshot(std::string_view pattern) const;
+  void accept(MetricVisitor& v) const override;
+
+ private:
+  struct Table {
+    std::vector<std::string> rows;    // distinct patterns, then "unmatched"
+    std::vector<std::size_t> row_of;  // route index -> row
+    std::unique_ptr<std::atomic<std::uint64_t>[]> buckets;  // rows * (bounds + 1), not cumulative
+    std::unique_ptr<std::atomic<double>[]> sums;             // one per row
+  };
+  HistogramSnapshot row_snapshot(const Table& t, std::size_t row) const;
+
+  std::vector<double> bounds_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Table>> tables_;  // guarded by mu_; every table ever published
   std::atomic<const Table*> current_{nullptr};

@@ -38,6 +38,18 @@ class Recorder final : public MetricVisitor {
       values[key] = static_cast<std::int64_t>(s.value);
     }
   }
+  void labelled_histogram(const Info& i, std::span<const std::string_view> names,
+                          std::span<const LabelledHistogram> series) override {
+    add(i, "labelled_histogram");
+    label_names[std::string(i.name)] = std::vector<std::string>(names.begin(), names.end());
+    for (const auto& s : series) {
+      std::string key(i.name);
+      key += '{';
+      for (std::size_t k = 0; k < s.values.size(); ++k) key += (k ? "," : "") + s.values[k];
+      key += "}_count";
+      values[key] = static_cast<std::int64_t>(s.histogram.count);
+    }
+  }
 
   std::vector<std::string> names;
   std::map<std::string, std::string> kinds;
@@ -226,6 +238,66 @@ TEST(RouteStatusCounter, WithoutRoutesEverythingIsUnmatched) {
   Recorder rec;
   c.visit(rec);
   EXPECT_EQ(rec.values["http_responses{unmatched,2xx}"], 1);
+}
+
+TEST(RouteHistogram, ObservesPerRoutePatternWithUnknownIndexesAsUnmatched) {
+  Counters c;
+  const std::vector<std::string> routes{"/api/v1/health", "/api/v1/readings", "/api/v1/health"};
+  c.set_http_routes(routes);
+  c.record_http_duration(0, std::chrono::microseconds(80));   // le 0.0001
+  c.record_http_duration(2, std::chrono::milliseconds(3));    // same pattern, another method
+  c.record_http_duration(1, std::chrono::seconds(20));        // past the last bound: +Inf
+  c.record_http_duration(RouteHistogram::kUnmatched, std::chrono::milliseconds(1));
+  c.record_http_duration(42, std::chrono::milliseconds(1));  // out of range: unmatched
+
+  auto health = c.http_request_duration.snapshot("/api/v1/health");
+  EXPECT_EQ(health.count, 2u);
+  EXPECT_NEAR(health.sum, 0.00308, 1e-9);
+  ASSERT_EQ(health.bounds.size(), 16u);
+  EXPECT_DOUBLE_EQ(health.bounds.front(), 0.0001);
+  EXPECT_DOUBLE_EQ(health.bounds.back(), 10);
+  EXPECT_EQ(health.cumulative.front(), 1u);  // 80 µs <= 0.1 ms
+  auto readings = c.http_request_duration.snapshot("/api/v1/readings");
+  EXPECT_EQ(readings.count, 1u);
+  EXPECT_EQ(readings.cumulative[readings.bounds.size() - 1], 0u) << "20 s is only in +Inf";
+  EXPECT_EQ(c.http_request_duration.snapshot("unmatched").count, 2u);
+  EXPECT_EQ(c.http_request_duration.snapshot("/nowhere").count, 0u);
+
+  Recorder rec;
+  c.visit(rec);
+  EXPECT_EQ(rec.label_names["http_request_duration"], std::vector<std::string>{"route"});
+  EXPECT_EQ(rec.values["http_request_duration{/api/v1/health}_count"], 2);
+  EXPECT_EQ(rec.values["http_request_duration{/api/v1/readings}_count"], 1);
+  EXPECT_EQ(rec.values["http_request_duration{unmatched}_count"], 2);
+}
+
+TEST(RouteHistogram, ConcurrentObservationsAreAllCountedWhileReadersRender) {
+  Counters c;
+  const std::vector<std::string> routes{"/a", "/b"};
+  c.set_http_routes(routes);
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      Recorder rec;
+      c.visit(rec);
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 10000; ++i) c.record_http_duration(static_cast<std::size_t>(t % 2), std::chrono::microseconds(i));
+    });
+  for (auto& w : writers) w.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(c.http_request_duration.snapshot("/a").count, 20000u);
+  EXPECT_EQ(c.http_request_duration.snapshot("/b").count, 20000u);
+}
+
+TEST(RouteHistogram, RefusesBoundsThatDoNotAscend) {
+  Registry r;
+  EXPECT_THROW({ RouteHistogram h(r, {"h", "H"}, {1, 1}); }, std::invalid_argument);
+  EXPECT_TRUE(r.metrics().empty());
 }
 
 }  // namespace

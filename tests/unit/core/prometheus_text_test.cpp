@@ -86,6 +86,29 @@ TEST(PrometheusText, RouteStatusCounterHasTwoLabels) {
             "iotd_http_responses_total{route=\"unmatched\",status=\"4xx\"} 1\n");
 }
 
+TEST(PrometheusText, RouteHistogramHasARouteLabelOnEverySampleAndOmitsUnusedRoutes) {
+  Registry r;
+  RouteHistogram h(r, {"http_request_duration", "Request time", Unit::seconds}, {0.001, 0.01});
+  const std::vector<std::string> routes{"/api/v1/alerts/{id}", "/api/v1/health"};
+  h.set_routes(routes);
+  h.observe(0, 0.0005);
+  h.observe(0, 0.5);
+  h.observe(RouteHistogram::kUnmatched, 0.002);
+  EXPECT_EQ(prometheus_text(r),
+            "# HELP iotd_http_request_duration_seconds Request time\n"
+            "# TYPE iotd_http_request_duration_seconds histogram\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"/api/v1/alerts/{id}\",le=\"0.001\"} 1\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"/api/v1/alerts/{id}\",le=\"0.01\"} 1\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"/api/v1/alerts/{id}\",le=\"+Inf\"} 2\n"
+            "iotd_http_request_duration_seconds_sum{route=\"/api/v1/alerts/{id}\"} 0.5005\n"
+            "iotd_http_request_duration_seconds_count{route=\"/api/v1/alerts/{id}\"} 2\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"0.001\"} 0\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"0.01\"} 1\n"
+            "iotd_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"+Inf\"} 1\n"
+            "iotd_http_request_duration_seconds_sum{route=\"unmatched\"} 0.002\n"
+            "iotd_http_request_duration_seconds_count{route=\"unmatched\"} 1\n");
+}
+
 TEST(PrometheusText, NumbersAreShortestInPlainNotation) {
   EXPECT_EQ(prometheus_float(0.0005), "0.0005");
   EXPECT_EQ(prometheus_float(2.5), "2.5");
