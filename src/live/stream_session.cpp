@@ -62,7 +62,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   StreamSession(std::unique_ptr<http::UpgradedConnection> conn, StreamFilter filter, LiveHub& hub,
                 Counters& counters, const StreamOptions& opts)
       : conn_(std::move(conn)),
-        sock_(conn_->stream.release_socket()),
+        sock_(conn_->stream.release()),
         timer_(sock_.get_executor()),
         filter_(std::move(filter)),
         hub_(hub),
@@ -75,7 +75,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   }
 
   void start() {
-    hs_ = std::make_unique<websocket::stream<net::ip::tcp::socket&>>(sock_);
+    hs_ = std::make_unique<websocket::stream<http::ConnectionStream&>>(sock_);
     websocket::stream_base::timeout t;
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = websocket::stream_base::none();
@@ -334,9 +334,9 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   }
 
   std::unique_ptr<http::UpgradedConnection> conn_;  // keeps the connection counted
-  net::ip::tcp::socket sock_;
+  http::ConnectionStream sock_;  // plain TCP, or TLS (WSS) on an HTTPS server
   net::steady_timer timer_;  // keepalive, and the close grace
-  std::unique_ptr<websocket::stream<net::ip::tcp::socket&>> hs_;  // during the handshake only
+  std::unique_ptr<websocket::stream<http::ConnectionStream&>> hs_;  // during the handshake only
   const StreamFilter filter_;
   LiveHub& hub_;
   Counters& counters_;

@@ -74,6 +74,8 @@ struct Config {
   // live stream (issue 10)
   int ws_queue_frames = 1024;
   std::chrono::milliseconds ws_idle_timeout{60'000};
+  // TLS (issue 12 item 4): both set = HTTPS and WSS on http_listen
+  std::string http_tls_cert, http_tls_key;
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;
