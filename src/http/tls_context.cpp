@@ -1,6 +1,9 @@
 #include "tls_context.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <fstream>
@@ -50,9 +53,13 @@ std::unique_ptr<ssl::context> make_tls_context(const std::string& cert_file, con
   SSL_CTX_set_default_passwd_cb(native, [](char*, int, int, void*) { return 0; });
   if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1)
     fail("IOTD_HTTP_TLS_CERT", cert_file, "not a PEM certificate chain: " + openssl_errors());
-  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-    fail("IOTD_HTTP_TLS_KEY", key_file, "not a PEM private key (unencrypted): " + openssl_errors());
-  if (SSL_CTX_check_private_key(native) != 1)
+  std::unique_ptr<EVP_PKEY, decltype(&::EVP_PKEY_free)> key(nullptr, &::EVP_PKEY_free);
+  {
+    std::unique_ptr<BIO, decltype(&::BIO_free)> in(BIO_new_file(key_file.c_str(), "r"), &::BIO_free);
+    if (in) key.reset(PEM_read_bio_PrivateKey(in.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
+  }
+  if (!key) fail("IOTD_HTTP_TLS_KEY", key_file, "not a PEM private key (unencrypted): " + openssl_errors());
+  if (SSL_CTX_use_PrivateKey(native, key.get()) != 1 || SSL_CTX_check_private_key(native) != 1)
     fail("IOTD_HTTP_TLS_KEY", key_file, "does not match the certificate in IOTD_HTTP_TLS_CERT: " + openssl_errors());
   return ctx;
 }

@@ -290,7 +290,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     if (sent_close) {  // nothing follows a close frame
       close_written_ = true;
       beast::error_code ignored;
-      sock_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+      if (!sock_.is_tls()) sock_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);  // TLS: see finish()
       if (close_received_) finish();
       return;
     }
@@ -326,8 +326,15 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     done_ = true;
     hub_.unsubscribe(this);
     timer_.cancel();
-    beast::error_code ignored;
-    sock_.close(ignored);
+    if (sock_.is_tls() && close_written_ && close_received_) {
+      // WSS after the close handshake: close_notify before the socket goes, at most 5 s
+      // (docs/architecture.md §17).
+      sock_.expires_after(std::chrono::seconds(5));
+      sock_.tls().async_shutdown([self = shared_from_this()](beast::error_code) { self->sock_.close(); });
+    } else {
+      beast::error_code ignored;
+      sock_.close(ignored);
+    }
     std::lock_guard lock(mu_);
     closing_ = true;
     pending_.clear();
