@@ -131,6 +131,20 @@ TEST_F(TlsTest, MqttOverTlsStoresAMessagePublishedOverTls) {
   EXPECT_EQ(sqlite_metric_values(iotd->db_path(), "temperature"), std::vector<double>{21.5});
 }
 
+TEST_F(TlsTest, SimulatorPublishesOverTlsAndEveryMessageIsStored) {
+  MosquittoServer broker({.extra_config = tls_listener(pki(), pki().server_cert(), false)});
+  auto iotd = start_iotd(ssl_url(broker), {{"IOTD_MQTT_CA_FILE", pki().ca_cert().string()}});
+  ASSERT_TRUE(eventually([&] { return iotd->get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 20s))
+      << iotd->get("/api/v1/health").body;
+  const int rc = Process::exit_code(run_process(
+      {IOTD_SIM_BINARY, "publish", "--engine", "paho", "--url", ssl_url(broker), "--cafile",
+       pki().ca_cert().string(), "--devices", "5", "--messages", "50", "--qos", "1", "--style", "flat"},
+      ProcessOptions{.env = {}, .cwd = {}, .log_file = dir / "sim.log"}, 60s));
+  ASSERT_EQ(rc, 0) << read_text(dir / "sim.log");
+  EXPECT_TRUE(eventually([&] { return sqlite_count(iotd->db_path(), "SELECT COUNT(*) FROM messages") == 50; }, 20s))
+      << sqlite_count(iotd->db_path(), "SELECT COUNT(*) FROM messages") << iotd->log();
+}
+
 TEST_F(TlsTest, MqttWrongCaIsAClearErrorInHealthAndLogAndIotdKeepsAnswering) {
   MosquittoServer broker({.extra_config = tls_listener(pki(), pki().server_cert(), false)});
   auto iotd = start_iotd(ssl_url(broker), {{"IOTD_MQTT_CA_FILE", pki().other_ca_cert().string()}});

@@ -58,7 +58,8 @@ void IotdProcess::start() {
   process_.emplace(std::vector<std::string>{IOTD_BINARY}, po);
   // An HTTPS server answers plain HTTP with 400: accepting connections is ready enough
   // (tls_test.cpp talks to it with curl).
-  const bool tls = !po.env["IOTD_HTTP_TLS_CERT"].value_or("").empty();
+  const auto cert = po.env.find("IOTD_HTTP_TLS_CERT");
+  const bool tls = cert != po.env.end() && !cert->second.value_or("").empty();
   bool live = eventually(
       [&] {
         if (!process_->running()) return true;
