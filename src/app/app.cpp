@@ -242,6 +242,8 @@ struct App::Impl {
     so.cors_origins = cfg.cors_origins;
     so.counters = &counters;
     so.guard = http::make_route_guard(cfg.admin_key, device_keys.resolver());
+    so.tls_cert_file = cfg.http_tls_cert;  // TLS (issue 12 item 4)
+    so.tls_key_file = cfg.http_tls_key;
     // Every route is in the router now: name them for http_responses by router index.
     std::vector<std::string> patterns;
     for (const auto& r : router.routes()) patterns.push_back(r.pattern);

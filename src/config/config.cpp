@@ -26,7 +26,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_CORS_ORIGINS", "*", "CORS origins allowed to read: * or a comma-separated list", "http"},
     {"IOTD_ADMIN_KEY", "", "admin API key (X-API-Key or Authorization: Bearer); admin endpoints answer 403 until set", "http", Secret::value},
     {"IOTD_DATABASE_URL", "sqlite:///data/iotd.db", "sqlite:///relative.db, sqlite:////absolute.db, postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db", "database", Secret::url_password},
-    {"IOTD_MQTT_URL", "tcp://127.0.0.1:1883", "broker URL (tcp:// or ssl://); empty disables MQTT", "mqtt"},
+    {"IOTD_MQTT_URL", "tcp://127.0.0.1:1883", "broker URL: tcp:// (or mqtt://), or ssl:// (or mqtts://) for TLS; empty disables MQTT", "mqtt"},
     {"IOTD_MQTT_TOPICS", "sensors/{device_id}/data,sensors/{device_id},iot/{device_id}/telemetry", "comma-separated topic templates; {device_id} (or a single +) marks the device id level", "mqtt"},
     {"IOTD_MQTT_CLIENT_ID", "", "MQTT client id (default iotd-<instance id>); keep it stable: the broker keeps the session under it", "mqtt"},
     {"IOTD_MQTT_USERNAME", "", "broker user name", "mqtt"},
@@ -36,9 +36,9 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_MQTT_KEEPALIVE", "30s", "MQTT keep-alive interval", "mqtt"},
     {"IOTD_MQTT_SESSION_EXPIRY", "86400s", "how long the broker keeps iotd's session (and queues its messages) while it is away", "mqtt"},
     {"IOTD_MQTT_IGNORE_RETAINED", "true", "ignore retained messages (stale values replayed on subscribe)", "mqtt"},
-    {"IOTD_MQTT_CA_FILE", "", "CA bundle for ssl:// brokers", "mqtt"},
-    {"IOTD_MQTT_CERT_FILE", "", "client certificate for ssl:// brokers", "mqtt"},
-    {"IOTD_MQTT_KEY_FILE", "", "client private key for ssl:// brokers", "mqtt"},
+    {"IOTD_MQTT_CA_FILE", "", "ssl:// brokers: the CA bundle (PEM) that verifies the broker certificate (its host name is checked too); empty: the system CAs", "mqtt"},
+    {"IOTD_MQTT_CERT_FILE", "", "ssl:// brokers: client certificate (PEM) for a broker that requires one", "mqtt"},
+    {"IOTD_MQTT_KEY_FILE", "", "ssl:// brokers: the client certificate's private key (PEM, unencrypted); needs IOTD_MQTT_CERT_FILE", "mqtt"},
     {"IOTD_COMMAND_TOPIC", "control/{device_id}/command", "topic template commands are published to (QoS 1)", "mqtt"},
     {"IOTD_COMMAND_ACK_TOPIC", "control/{device_id}/ack", "topic template devices answer commands on (JSON: command_id, status ok or error, optional message); subscribed alongside IOTD_MQTT_TOPICS; empty: not subscribed", "mqtt"},
     {"IOTD_COMMAND_TTL", "1h", "a command with no ack from its device within this time becomes expired", "mqtt"},
@@ -69,6 +69,9 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_RETENTION_ALERTS", "off", "delete CLEARED alerts cleared longer ago than this (active alerts are never deleted); off or 0 keeps them", "retention"},
     {"IOTD_RETENTION_REJECTS", "30d", "delete rejected messages received longer ago than this; off or 0 keeps them", "retention"},
     {"IOTD_RETENTION_INTERVAL", "10m", "how often a retention run starts (the first at start-up); a run deletes in small batches between the writer's commits until nothing is older than the ages", "retention"},
+    // TLS for HTTP and WebSocket (issue 12 item 4); MQTT's TLS files are in the mqtt group.
+    {"IOTD_HTTP_TLS_CERT", "", "HTTPS/WSS on IOTD_HTTP_LISTEN: certificate chain (PEM, server certificate first); set together with IOTD_HTTP_TLS_KEY; unset: plain HTTP", "tls"},
+    {"IOTD_HTTP_TLS_KEY", "", "HTTPS/WSS: the certificate's private key (PEM, unencrypted)", "tls"},
 };
 
 using text::lower;
@@ -256,6 +259,13 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   c.retention_interval = to_duration("IOTD_RETENTION_INTERVAL", get("IOTD_RETENTION_INTERVAL"));
   if (c.retention_interval < std::chrono::seconds(1))
     fail("IOTD_RETENTION_INTERVAL", get("IOTD_RETENTION_INTERVAL"), "must be at least 1s");
+  // TLS (issue 12 item 4): the files are read at start-up (a bad one names its setting there).
+  c.http_tls_cert = get("IOTD_HTTP_TLS_CERT");
+  c.http_tls_key = get("IOTD_HTTP_TLS_KEY");
+  if (c.http_tls_cert.empty() != c.http_tls_key.empty())
+    fail(c.http_tls_cert.empty() ? "IOTD_HTTP_TLS_KEY" : "IOTD_HTTP_TLS_CERT",
+         c.http_tls_cert.empty() ? c.http_tls_key : c.http_tls_cert,
+         "IOTD_HTTP_TLS_CERT and IOTD_HTTP_TLS_KEY go together: set both (HTTPS) or neither (HTTP)");
 }
 
 std::map<std::string, std::string> read_file(const std::string& path,

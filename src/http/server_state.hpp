@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <unordered_set>
 
 #include "iotd/http/router.hpp"
 #include "iotd/http/server.hpp"
 #include "response_head.hpp"
+#include "tls_context.hpp"
 
 namespace iotd::http::detail {
 
@@ -19,7 +21,8 @@ class Session;
 
 struct ServerState {
   ServerState(ServerOptions o, const Router& r)
-      : opts(std::move(o)), router(r), cors(opts.cors_origins) {}
+      : opts(std::move(o)), router(r), cors(opts.cors_origins),
+        tls(make_tls_context(opts.tls_cert_file, opts.tls_key_file)) {}
 
   ServerOptions opts;
   const Router& router;
@@ -31,6 +34,9 @@ struct ServerState {
 
   std::mutex mu;
   std::unordered_set<Session*> sessions;  // guarded by mu; for stop()
+
+  // TLS (docs/architecture.md §19): set = every connection is HTTPS/WSS; null = plain HTTP.
+  std::unique_ptr<boost::asio::ssl::context> tls;
 };
 
 }  // namespace iotd::http::detail

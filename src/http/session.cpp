@@ -73,7 +73,9 @@ void invoke(const Route& route, const Request& req, const PathParams& params, Re
 }  // namespace
 
 Session::Session(tcp::socket&& socket, ServerState& state)
-    : stream_(std::move(socket)), state_(state), exec_(stream_.get_executor()) {
+    : stream_(state.tls ? ConnectionStream(std::move(socket), *state.tls) : ConnectionStream(std::move(socket))),
+      state_(state),
+      exec_(stream_.get_executor()) {
   state_.connections.fetch_add(1);
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
@@ -92,7 +94,8 @@ Session::~Session() {
 }
 
 void Session::run() {
-  net::dispatch(exec_, beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  net::dispatch(exec_, beast::bind_front_handler(
+                           stream_.is_tls() ? &Session::do_handshake : &Session::do_read, shared_from_this()));
 }
 
 void Session::close_socket() {
@@ -303,7 +306,7 @@ void Session::upgrade(const Route& route, const Request& req, const PathParams& 
   std::unique_ptr<UpgradedConnection> conn;
   try {
     stream_.expires_never();
-    conn = std::make_unique<UpgradedConnection>(stream_.release_socket(), parser_->release(),
+    conn = std::make_unique<UpgradedConnection>(stream_.release(), parser_->release(),
                                                 std::move(buffer_), remote_,
                                                 &state_.connections);
   } catch (const std::exception& e) {

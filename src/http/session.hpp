@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "iotd/http/connection_stream.hpp"
 #include "iotd/http/router.hpp"
 #include "server_state.hpp"
 
@@ -67,12 +68,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_chunk(std::string chunk, bool more, bool failed);
   void after_chunk();
 
+  // TLS (session_tls.cpp, docs/architecture.md §19)
+  void do_handshake();
+  void on_handshake(error_code ec);
+  void refuse_plain_http();
+  void drain_tcp();
+  void tls_close();
+
   // closing
   void do_close();
   void linger_close();
   void drain();
 
-  boost::beast::tcp_stream stream_;
+  ConnectionStream stream_;  // plain TCP, or TLS when the server has a certificate
   ServerState& state_;
   const boost::asio::any_io_executor exec_;  // the connection's io_context (one thread runs it)
   boost::beast::flat_buffer buffer_;

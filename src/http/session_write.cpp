@@ -166,6 +166,7 @@ void Session::after_chunk() {
 // ---- closing ----------------------------------------------------------------------
 
 void Session::do_close() {
+  if (stream_.is_tls()) return tls_close();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   // The socket closes when the last reference to the session goes.

@@ -62,7 +62,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   StreamSession(std::unique_ptr<http::UpgradedConnection> conn, StreamFilter filter, LiveHub& hub,
                 Counters& counters, const StreamOptions& opts)
       : conn_(std::move(conn)),
-        sock_(conn_->stream.release_socket()),
+        sock_(conn_->stream.release()),
         timer_(sock_.get_executor()),
         filter_(std::move(filter)),
         hub_(hub),
@@ -75,7 +75,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   }
 
   void start() {
-    hs_ = std::make_unique<websocket::stream<net::ip::tcp::socket&>>(sock_);
+    hs_ = std::make_unique<websocket::stream<http::ConnectionStream&>>(sock_);
     websocket::stream_base::timeout t;
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = websocket::stream_base::none();
@@ -290,7 +290,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     if (sent_close) {  // nothing follows a close frame
       close_written_ = true;
       beast::error_code ignored;
-      sock_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+      if (!sock_.is_tls()) sock_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);  // TLS: see finish()
       if (close_received_) finish();
       return;
     }
@@ -326,17 +326,24 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     done_ = true;
     hub_.unsubscribe(this);
     timer_.cancel();
-    beast::error_code ignored;
-    sock_.close(ignored);
+    if (sock_.is_tls() && close_written_ && close_received_) {
+      // WSS after the close handshake: close_notify before the socket goes, at most 5 s
+      // (docs/architecture.md §19).
+      sock_.expires_after(std::chrono::seconds(5));
+      sock_.tls().async_shutdown([self = shared_from_this()](beast::error_code) { self->sock_.close(); });
+    } else {
+      beast::error_code ignored;
+      sock_.close(ignored);
+    }
     std::lock_guard lock(mu_);
     closing_ = true;
     pending_.clear();
   }
 
   std::unique_ptr<http::UpgradedConnection> conn_;  // keeps the connection counted
-  net::ip::tcp::socket sock_;
+  http::ConnectionStream sock_;  // plain TCP, or TLS (WSS) on an HTTPS server
   net::steady_timer timer_;  // keepalive, and the close grace
-  std::unique_ptr<websocket::stream<net::ip::tcp::socket&>> hs_;  // during the handshake only
+  std::unique_ptr<websocket::stream<http::ConnectionStream&>> hs_;  // during the handshake only
   const StreamFilter filter_;
   LiveHub& hub_;
   Counters& counters_;

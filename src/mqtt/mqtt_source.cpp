@@ -5,6 +5,7 @@
 
 #include "iotd/core/time.hpp"
 #include "iotd/core/log.hpp"
+#include "mqtt_tls.hpp"
 
 namespace iotd::mqtt {
 
@@ -44,8 +45,10 @@ struct MqttSource::Client {
 
 namespace {
 
-// Everything but the MQTT 5 properties (see connect_once).
-::mqtt::connect_options make_connect_options(const MqttOptions& o) {
+// Everything but the MQTT 5 properties (see connect_once). `on_tls_error` gets OpenSSL's
+// reasons for a failed TLS handshake (ssl:// only).
+::mqtt::connect_options make_connect_options(const MqttOptions& o,
+                                             ::mqtt::ssl_options::error_handler on_tls_error) {
   auto b = ::mqtt::connect_options_builder();
   b.keep_alive_interval(o.keepalive).connect_timeout(std::chrono::seconds(10));
   if (o.version == 5) {
@@ -55,13 +58,7 @@ namespace {
   }
   if (!o.username.empty()) b.user_name(o.username);
   if (!o.password.empty()) b.password(o.password);
-  if (o.url.rfind("ssl://", 0) == 0) {
-    auto ssl = ::mqtt::ssl_options_builder();
-    if (!o.ca_file.empty()) ssl.trust_store(o.ca_file);
-    if (!o.cert_file.empty()) ssl.key_store(o.cert_file);
-    if (!o.key_file.empty()) ssl.private_key(o.key_file);
-    b.ssl(ssl.finalize());
-  }
+  if (is_tls_url(o.url)) b.ssl(make_ssl_options(o, std::move(on_tls_error)));
   return b.finalize();
 }
 
@@ -75,6 +72,7 @@ std::string normalise_url(std::string url) {
 
 MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& counters)
     : opts_(std::move(opts)), journal_(journal), counters_(counters) {
+  check_tls_files(opts_);  // TLS (docs/architecture.md §19): a missing file fails start-up
   opts_.url = normalise_url(opts_.url);
   try {
     client_ = std::make_unique<Client>(opts_.url, opts_.client_id, opts_.version, this);
@@ -164,7 +162,19 @@ bool MqttSource::connect_once() {
     // garbage, a crash in MQTTProperties_copy, and a session expiry that never reached the
     // broker, so sessions were not kept). Set the properties on this object, which
     // outlives connect(), whose by-value copy then points here while Paho copies them.
-    auto conn = make_connect_options(opts_);
+    {
+      std::lock_guard lock(mu_);
+      tls_error_.clear();
+    }
+    // OpenSSL's reasons for a failed handshake (wrong CA, expired or refused certificate),
+    // so the state and /health say more than "connect failure".
+    auto conn = make_connect_options(opts_, [this](const std::string& why) {
+      try {
+        std::lock_guard lock(mu_);
+        if (tls_error_.empty()) tls_error_ = why;
+      } catch (...) {
+      }
+    });
     if (opts_.version == 5)
       conn.set_properties({{::mqtt::property::SESSION_EXPIRY_INTERVAL,
                             static_cast<int>(opts_.session_expiry.count())}});
@@ -195,7 +205,18 @@ bool MqttSource::connect_once() {
     return true;
   } catch (const ::mqtt::exception& e) {
     connected_ = false;
-    set_state(std::string("disconnected: ") + e.what());
+    std::string tls;
+    {
+      std::lock_guard lock(mu_);
+      tls = tls_error_;
+    }
+    if (!tls.empty()) tls = openssl_reason(tls);
+    // OpenSSL's queue says only "certificate verify failed"; our own handshake says why.
+    if (tls == "certificate verify failed") {
+      auto why = diagnose_server_certificate(opts_, std::chrono::seconds(3));
+      if (!why.empty()) tls += ": " + why;
+    }
+    set_state(std::string("disconnected: ") + e.what() + (tls.empty() ? "" : " (TLS: " + tls + ")"));
     return false;
   }
 }

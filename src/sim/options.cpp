@@ -129,8 +129,10 @@ PublishOptions parse_publish(const std::vector<std::string>& args, std::size_t f
            throw UsageError("--engine must be raw or paho, got '" + std::string(v) + "'");
          }
        }},
+      {"--cafile", [&](auto, auto v) { o.cafile = v; }},
   };
   parse_flags(args, first, setters, o.json);
+  if (!o.cafile.empty() && o.url.rfind("ssl://", 0) != 0) throw UsageError("--cafile needs an ssl:// --url");
 
   if (o.url.empty()) throw UsageError("--url must not be empty");
   if (o.engine == Engine::raw && !wire::parse_tcp_url(o.url)) {
@@ -222,6 +224,8 @@ publish options:
   --seed S             random walk seed (default 1): same seed, same values
   --engine raw|paho    raw: iotd-sim's own MQTT 3.1.1 publisher, tcp:// URLs (default);
                        paho: Paho MQTT C++ (also ssl://), about half as fast at QoS 1
+  --cafile FILE        ssl:// brokers: the CA (PEM) that verifies the broker's certificate
+                       and host name (default: the system CAs)
   --json               final report as one JSON line on stdout (human lines go to stderr)
 
   Every payload carries a per-device sequence number (seq, from 1) and the device time.

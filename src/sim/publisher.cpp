@@ -122,6 +122,13 @@ class PahoConnection final : public Link, public mqtt::iaction_listener {
                      .automatic_reconnect(1s, 30s)
                      .finalize();
     conn_opts_.set_max_inflight(static_cast<int>(plan_.opts.window));
+    const auto& url = plan_.opts.url;
+    if (url.rfind("ssl://", 0) == 0) {  // the broker verified: certificate and host name
+      auto ssl = mqtt::ssl_options_builder();
+      ssl.enable_server_cert_auth(true).verify(true);
+      if (!plan_.opts.cafile.empty()) ssl.trust_store(plan_.opts.cafile);
+      conn_opts_.set_ssl(ssl.finalize());
+    }
     try {
       if (!cli_.connect(conn_opts_)->wait_for(kConnectTimeout)) {
         throw std::runtime_error("timed out");

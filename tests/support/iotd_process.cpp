@@ -56,9 +56,14 @@ void IotdProcess::start() {
   po.env["IOTD_IO_THREADS"] = "2";
   for (const auto& [k, v] : opts_.env) po.env[k] = v;
   process_.emplace(std::vector<std::string>{IOTD_BINARY}, po);
+  // An HTTPS server answers plain HTTP with 400: accepting connections is ready enough
+  // (tls_test.cpp talks to it with curl).
+  const auto cert = po.env.find("IOTD_HTTP_TLS_CERT");
+  const bool tls = cert != po.env.end() && !cert->second.value_or("").empty();
   bool live = eventually(
       [&] {
         if (!process_->running()) return true;
+        if (tls) return wait_for_tcp(port_, Clock::now() + std::chrono::milliseconds(20));
         try {
           return get("/api/v1/health/live").status == 200;
         } catch (const std::exception&) {

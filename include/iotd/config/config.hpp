@@ -91,6 +91,8 @@ struct Config {
   std::optional<std::chrono::milliseconds> retention_alerts;
   std::optional<std::chrono::milliseconds> retention_rejects{std::chrono::hours(24 * 30)};
   std::chrono::milliseconds retention_interval{10 * 60 * 1000};
+  // TLS (issue 12 item 4): both set = HTTPS and WSS on http_listen
+  std::string http_tls_cert, http_tls_key;
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;

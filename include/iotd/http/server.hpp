@@ -29,6 +29,10 @@ struct ServerOptions {
   // Enforces each route's Access before its handler runs. Without a guard only
   // Access::open routes are served; the others answer 403.
   RouteGuard guard;
+  // TLS (docs/architecture.md §19): both set = every connection is HTTPS (and WSS), TLS 1.2
+  // or later; neither = plain HTTP. The Server constructor throws naming IOTD_HTTP_TLS_CERT
+  // or IOTD_HTTP_TLS_KEY when a file cannot be read or is not a matching PEM pair.
+  std::string tls_cert_file, tls_key_file;
 };
 
 class Server {

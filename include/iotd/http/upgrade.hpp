@@ -1,6 +1,7 @@
 // A connection handed over by the HTTP server after an Upgrade request (a route's
-// UpgradeHandler): the socket, the parsed request and any bytes read past it. The only
-// public header that includes Beast; include it where an upgrade is served.
+// UpgradeHandler): the socket (under TLS on an HTTPS server), the parsed request and any
+// bytes read past it. With connection_stream.hpp, the only public header that includes
+// Beast; include it where an upgrade is served.
 //
 // Threading: the handler runs on the connection's io thread, and `stream` is bound to
 // that thread's io_context. That io_context is run by one thread, so the new owner may do
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <string>
 
+#include "iotd/http/connection_stream.hpp"
 #include "iotd/http/router.hpp"
 
 namespace iotd::http {
@@ -33,10 +35,10 @@ class UpgradedConnection {
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
   // Made by the HTTP session; `connections` is the server's count, decremented on destruction.
-  UpgradedConnection(boost::asio::ip::tcp::socket socket, Request request,
+  UpgradedConnection(ConnectionStream stream, Request request,
                      boost::beast::flat_buffer buffer, std::string remote,
                      std::atomic<std::size_t>* connections)
-      : stream(std::move(socket)),
+      : stream(std::move(stream)),
         request(std::move(request)),
         buffer(std::move(buffer)),
         remote(std::move(remote)),
@@ -49,7 +51,8 @@ class UpgradedConnection {
   UpgradedConnection(const UpgradedConnection&) = delete;
   UpgradedConnection& operator=(const UpgradedConnection&) = delete;
 
-  boost::beast::tcp_stream stream;  // no timeout armed; the new owner sets its own
+  // Plain TCP or TLS (handshake done), no timeout armed; the new owner sets its own.
+  ConnectionStream stream;
   Request request;                  // the Upgrade request as received (body empty)
   // Bytes received after the request; normally none (a WebSocket client waits for the 101).
   boost::beast::flat_buffer buffer;

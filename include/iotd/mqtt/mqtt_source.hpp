@@ -99,6 +99,7 @@ class MqttSource final : public MqttPublisher {
   std::condition_variable_any cv_;
   std::string state_;  // guarded by mu_
   bool wake_ = false;  // guarded by mu_
+  std::string tls_error_;  // guarded by mu_; OpenSSL's first reason in the last connect
   std::jthread supervisor_;
 
   // Outbound: publish() queues, publisher_ hands to Paho, the token callback completes.

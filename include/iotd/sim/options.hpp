@@ -39,6 +39,7 @@ struct PublishOptions {
   std::uint64_t seed = 1;
   Engine engine = Engine::raw;
   bool json = false;
+  std::string cafile;  // ssl:// (paho engine): CA that verifies the broker; empty: system CAs
 };
 
 struct SinkOptions {

@@ -61,7 +61,7 @@ class EchoSession : public std::enable_shared_from_this<EchoSession> {
   }
 
   std::unique_ptr<UpgradedConnection> conn_;  // keeps the connection counted
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<ConnectionStream> ws_;
   beast::flat_buffer buffer_;
 };
 

@@ -45,6 +45,12 @@ TEST(SimCli, RawEngineNeedsATcpUrlPahoTakesOthers) {
   EXPECT_EQ(error_of({"--engine", "fast"}), "--engine must be raw or paho, got 'fast'");
 }
 
+TEST(SimCli, CaFileGoesWithAnSslUrl) {
+  EXPECT_EQ(parse({"--url", "ssl://h:8883", "--engine", "paho", "--cafile", "/ca.pem"}).publish.cafile, "/ca.pem");
+  EXPECT_EQ(error_of({"--engine", "paho", "--url", "tcp://h:1", "--cafile", "/ca.pem"}),
+            "--cafile needs an ssl:// --url");
+}
+
 TEST(SimCli, EveryPublishFlagIsRead) {
   const Command c = parse({"publish", "--url", "tcp://h:1", "--devices", "50", "--messages=2000",
                            "--duration", "1.5", "--rate", "2000", "--qos", "0", "--style",
