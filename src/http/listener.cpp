@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "connection_cap.hpp"
 #include "session.hpp"
 
 namespace iotd::http::detail {
@@ -101,10 +102,9 @@ void Listener::on_accept(error_code ec, tcp::socket socket) {
     return;
   }
   if (state_.connections.load() >= state_.opts.max_connections) {
-    spdlog::debug("http: connection limit {} reached; closing a new connection",
+    spdlog::debug("http: connection limit {} reached; refusing a new connection",
                   state_.opts.max_connections);
-    error_code ignored;
-    socket.close(ignored);
+    refuse_connection(std::move(socket), state_.opts.counters);
   } else {
     try {
       std::make_shared<Session>(std::move(socket), state_)->run();

@@ -74,6 +74,14 @@ struct Config {
   // live stream (issue 10)
   int ws_queue_frames = 1024;
   std::chrono::milliseconds ws_idle_timeout{60'000};
+  // HTTP limits and write rate limiting (issue 12)
+  std::uint64_t http_header_limit = 16 * 1024;
+  std::chrono::milliseconds http_read_timeout{30'000};
+  std::chrono::milliseconds http_idle_timeout{60'000};
+  std::int64_t http_max_connections = 10000;
+  double rate_limit_writes = 0;  // per second; 0: off
+  double rate_limit_burst = 0;   // 0: one second's worth
+  std::vector<std::string> http_trusted_proxies;
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;
