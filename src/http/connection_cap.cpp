@@ -1,5 +1,7 @@
 #include "connection_cap.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -42,6 +44,8 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
   }
   ~Refusal() { g_refusing.fetch_sub(1, std::memory_order_relaxed); }
 
+  net::any_io_executor executor() { return socket_.get_executor(); }
+
   void start() {
     timer_.expires_after(kLinger);
     timer_.async_wait([self = shared_from_this()](error_code ec) {
@@ -79,7 +83,9 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
 void refuse_connection(tcp::socket socket, Counters* counters, bool answer) {
   if (counters) ++counters->http_connections_refused;
   if (answer && g_refusing.load(std::memory_order_relaxed) < kMaxRefusing) {
-    std::make_shared<Refusal>(std::move(socket))->start();
+    // The socket lives on another io thread's context: start there, like a Session does.
+    auto refusal = std::make_shared<Refusal>(std::move(socket));
+    net::post(refusal->executor(), [refusal] { refusal->start(); });
     return;
   }
   error_code ignored;
