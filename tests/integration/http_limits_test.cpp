@@ -50,11 +50,15 @@ int open_raw(std::uint16_t port) {
   return fd;
 }
 
-void raise_fd_limit() {
+// Raises this process's open-files soft limit to the hard one (iotd, started after,
+// inherits it); returns the limit now.
+rlim_t raise_fd_limit() {
   rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &lim);
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  return lim.rlim_cur;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -188,7 +192,7 @@ TEST_F(HttpLimits, ConnectionsOverTheCapGet503WithRetryAfterAndAreCounted) {
 }
 
 TEST_F(HttpLimits, ThousandSlowlorisConnectionsDoNotStarveANormalClient) {
-  raise_fd_limit();
+  ASSERT_GE(raise_fd_limit(), 1200u) << "1,000 connections need a higher open-files hard limit (ulimit -Hn)";
   start_iotd({{"IOTD_HTTP_READ_TIMEOUT", "8s"}, {"IOTD_HTTP_IDLE_TIMEOUT", "8s"}});
   const auto port = iotd->port();
   measure(port, "/api/v1/devices", 20);  // warm-up: pool sessions, caches
