@@ -243,6 +243,21 @@ TEST_F(HttpLimits, ThousandSlowlorisConnectionsDoNotStarveANormalClient) {
   for (int fd : slow) ::close(fd);
 }
 
+TEST_F(HttpLimits, StartUpRaisesTheOpenFilesLimitToTheHardLimitAndSaysSo) {
+  rlimit saved{};
+  ::getrlimit(RLIMIT_NOFILE, &saved);
+  if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max <= 512) GTEST_FAIL() << "needs a finite hard limit above 512";
+  rlimit low = saved;
+  low.rlim_cur = 512;  // iotd inherits the low soft limit
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  start_iotd({});
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_NE(iotd->log().find("raised from 512 to " + std::to_string(saved.rlim_max)), std::string::npos)
+      << iotd->log();
+  auto m = iotd->get("/metrics").body;
+  EXPECT_EQ(metric(m, "process_max_fds"), static_cast<double>(saved.rlim_max)) << m;
+}
+
 TEST_F(HttpLimits, WriteBurstGets429WithRetryAfterPerKeyWhileOtherKeysAndReadsPass) {
   start_iotd({{"IOTD_RATE_LIMIT_WRITES", "1/min"}, {"IOTD_RATE_LIMIT_BURST", "3"}});
   std::map<std::string, std::string> keys;
