@@ -147,6 +147,7 @@ class Bench:
             "store": os.path.join(self.build, "bench", "iotd-bench-store"),
             "startup": os.path.join(self.build, "bench", "iotd-bench-startup"),
             "live": os.path.join(self.build, "bench", "iotd-bench-live"),
+            "conns": os.path.join(self.build, "bench", "iotd-bench-conns"),
         }
         for name, path in self.bin.items():
             if not os.access(path, os.X_OK):
@@ -543,10 +544,11 @@ http {{
         wait_until(lambda: tcp_open(port), 10, "nginx to listen")
         return p, f"http://127.0.0.1:{port}/api/v1/ingest"
 
-    def start_iotd_http_only(self, db_url):
+    def start_iotd_http_only(self, db_url, extra_env=None):
         port = free_port()
         env = self.iotd_env(db_url, port, mqtt=False)
         env["IOTD_ADMIN_KEY"] = self.INGEST_KEY
+        env.update(extra_env or {})
         p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
         p.http = f"http://127.0.0.1:{port}"
 
@@ -819,6 +821,56 @@ http {{
                      median([r["rate"] for r in on]), "msg/s", "same, retention off",
                      median([r["rate"] for r in off]), "msg/s", None, [r["rate"] for r in on], note,
                      ratios=[x["rate"] / y["rate"] for x, y in zip(on, off) if x["rate"] and y["rate"]])
+    # ---- HTTP connection hardening (issue 12) ------------------------------------------
+
+    def bench_conns(self):
+        """A normal client's latency beside slowloris connections (each sends half a request
+        head, then a byte every 100 ms), and iotd's RSS with idle keep-alive connections."""
+        import resource
+        a = self.a
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # iotd inherits it
+        n_slow, n_hold, reqs = (50, 100, 50) if a.quick else (a.slow_clients, a.conns_idle, 500)
+        target = "/api/v1/devices"
+        iotd = self.start_iotd_http_only(self.fresh_db("sqlite"))
+        port = iotd.http.rsplit(":", 1)[1]
+        runs = []
+        for i in range(a.runs):
+            log(f"conns: GET {target} without and beside {n_slow} slowloris connections, run {i + 1}/{a.runs}")
+            runs.append(run_tool([self.bin["conns"], "--port", port, "--slow", str(n_slow), "--target", target,
+                                  "--requests", str(reqs)], 300))
+        self.procs.stop(iotd)
+        for kind, label in (("new_connection", "a new connection per request"), ("keep_alive", "keep-alive")):
+            with_p99 = [r["with_slow"][kind]["p99_ms"] for r in runs]
+            without_p99 = [r["without"][kind]["p99_ms"] for r in runs]
+            self.row(f"Slowloris: GET {target} p99 beside {n_slow:,} slow connections ({label})",
+                     median(with_p99), "ms", "the same client without them", median(without_p99), "ms", None,
+                     with_p99, f"p50 {median([r['with_slow'][kind]['p50_ms'] for r in runs]):.2f} ms vs "
+                     f"{median([r['without'][kind]['p50_ms'] for r in runs]):.2f} ms without; "
+                     f"{reqs} requests per run")
+
+        log(f"conns: RSS with {n_hold} idle keep-alive HTTP connections")
+        iotd = self.start_iotd_http_only(self.fresh_db("sqlite"), {"IOTD_HTTP_IDLE_TIMEOUT": "600s"})
+        port = iotd.http.rsplit(":", 1)[1]
+        time.sleep(1.0)
+        idle_kib = proc_stat(iotd.pid)[1]
+        holder = subprocess.Popen([self.bin["conns"], "--port", port, "--hold", str(n_hold)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            line = holder.stdout.readline()
+            if not line.startswith("{"):
+                raise BenchError(f"iotd-bench-conns --hold: {holder.stderr.read()[-800:]}")
+            connected = json.loads(line)["connected"]
+            time.sleep(2.0)
+            held_kib = proc_stat(iotd.pid)[1]
+        finally:
+            os.kill(holder.pid, signal.SIGTERM)
+            holder.wait()
+        self.procs.stop(iotd)
+        above = (held_kib - idle_kib) / 1024
+        self.row(f"RSS above idle with {n_hold:,} idle keep-alive HTTP connections", above, "MiB", None, None, None,
+                 None, [above], f"{connected:,} connected, {(held_kib - idle_kib) * 1024 / max(connected, 1):,.0f} B "
+                 f"per connection")
 
     # ---- table ---------------------------------------------------------------------
 
@@ -900,7 +952,7 @@ http {{
             if "store" in a.only or (({"ingest", "http_ingest", "retention"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
             header = self.machine()
-            for part in ["ingest", "store", "http", "http_ingest", "resources", "live", "retention"]:
+            for part in ["ingest", "store", "http", "http_ingest", "resources", "live", "conns", "retention"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:
@@ -924,7 +976,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks that it works")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--messages", type=int, default=100000, help="messages per ingest/store run (QoS 0: twice)")
-    p.add_argument("--only", default="ingest,store,http,http_ingest,resources,live")
+    p.add_argument("--only", default="ingest,store,http,http_ingest,resources,live,conns")
+    p.add_argument("--slow-clients", type=int, default=1000, help="conns: slowloris connections")
+    p.add_argument("--conns-idle", type=int, default=10000, help="conns: idle keep-alive connections held")
     p.add_argument("--live-seconds", type=int, default=5, help="publishing time of each live row")
     p.add_argument("--live-idle-clients", type=int, default=10000)
     p.add_argument("--no-postgres", action="store_true")

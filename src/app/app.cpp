@@ -13,11 +13,13 @@
 
 #include "iotd/commands/command_service.hpp"
 #include "iotd/core/counters.hpp"
+#include "iotd/core/fd_limit.hpp"
 #include "iotd/core/health.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/http/api.hpp"
 #include "iotd/http/auth.hpp"
 #include "iotd/http/device_keys.hpp"
+#include "iotd/http/rate_limit.hpp"
 #include "iotd/http/server.hpp"
 #include "iotd/ingest/command_ack.hpp"
 #include "iotd/ingest/journal_input.hpp"
@@ -244,6 +246,30 @@ struct App::Impl {
     so.guard = http::make_route_guard(cfg.admin_key, device_keys.resolver());
     so.tls_cert_file = cfg.http_tls_cert;  // TLS (issue 12 item 4)
     so.tls_key_file = cfg.http_tls_key;
+    // HTTP limits and write rate limiting (issue 12, docs/architecture.md §20).
+    so.header_limit = cfg.http_header_limit;
+    so.read_timeout = cfg.http_read_timeout;
+    so.idle_timeout = cfg.http_idle_timeout;
+    so.max_connections = static_cast<std::size_t>(cfg.http_max_connections);
+    if (cfg.rate_limit_writes > 0) {
+      http::RateLimitOptions rl;
+      rl.rate = cfg.rate_limit_writes;
+      rl.burst = cfg.rate_limit_burst;
+      rl.trusted_proxies = cfg.http_trusted_proxies;
+      auto limiter = std::make_shared<http::RateLimiter>(rl);
+      spdlog::info("http: writes limited to {:g}/s per client, burst {:g}", rl.rate, limiter->burst());
+      so.guard = http::with_write_rate_limit(std::move(so.guard), std::move(limiter), &counters.http_rate_limited);
+    }
+    if (auto fd = fd_limit::raise_to_hard(); fd.failed) {
+      spdlog::warn("cannot raise the open-files limit (RLIMIT_NOFILE) from {}", fd.before);
+    } else {
+      if (fd.after != fd.before)
+        spdlog::info("open-files limit (RLIMIT_NOFILE) raised from {} to {}", fd.before, fd.after);
+      if (fd.after < so.max_connections + 64)
+        spdlog::warn("open-files limit {} is below IOTD_HTTP_MAX_CONNECTIONS ({}) plus what iotd itself "
+                     "needs: connections beyond it fail to be accepted instead of getting a 503",
+                     fd.after, so.max_connections);
+    }
     // Every route is in the router now: name them for http_responses by router index.
     std::vector<std::string> patterns;
     for (const auto& r : router.routes()) patterns.push_back(r.pattern);
@@ -362,6 +388,7 @@ struct App::Impl {
     counters.journal_fsyncs.store(journal->fsyncs());
     counters.db_pool_in_use = static_cast<std::int64_t>(repo->pool_in_use());
     counters.db_pool_size = static_cast<std::int64_t>(repo->pool_size());
+    counters.http_connections = static_cast<std::int64_t>(server->connections());  // issue 12
   }
 
   void shutdown() {

@@ -72,6 +72,14 @@ const std::vector<SettingInfo> kSettings{
     // TLS for HTTP and WebSocket (issue 12 item 4); MQTT's TLS files are in the mqtt group.
     {"IOTD_HTTP_TLS_CERT", "", "HTTPS/WSS on IOTD_HTTP_LISTEN: certificate chain (PEM, server certificate first); set together with IOTD_HTTP_TLS_KEY; unset: plain HTTP", "tls"},
     {"IOTD_HTTP_TLS_KEY", "", "HTTPS/WSS: the certificate's private key (PEM, unencrypted)", "tls"},
+    // HTTP limits and write rate limiting (issue 12, docs/architecture.md §20).
+    {"IOTD_HTTP_HEADER_LIMIT", "16KiB", "largest request line plus headers; larger is answered 431", "limits"},
+    {"IOTD_HTTP_READ_TIMEOUT", "30s", "once a request's first byte has arrived, its head, and then its body, must each arrive within this, or the connection is closed (slow clients)", "limits"},
+    {"IOTD_HTTP_IDLE_TIMEOUT", "60s", "a connection with no request in progress (new, or keep-alive between requests) is closed after this", "limits"},
+    {"IOTD_HTTP_MAX_CONNECTIONS", "10000", "open HTTP and WebSocket connections; beyond, a new connection gets 503 with Retry-After and is closed", "limits"},
+    {"IOTD_RATE_LIMIT_WRITES", "off", "writes (POST, PUT, PATCH, DELETE) per client: N/s, N/min or N/h, kept per device key, admin key or client address; above it 429 with Retry-After; off: no limit (reads are never limited)", "limits"},
+    {"IOTD_RATE_LIMIT_BURST", "0", "writes a client may send at once before IOTD_RATE_LIMIT_WRITES applies (the token bucket's size); 0: one second's worth, at least 1", "limits"},
+    {"IOTD_HTTP_TRUSTED_PROXIES", "", "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client for rate limiting; otherwise the header is ignored", "limits"},
 };
 
 using text::lower;
@@ -130,6 +138,22 @@ bool to_bool(std::string_view env, std::string_view v) {
   } catch (const std::invalid_argument&) {
     fail(env, v, "not a boolean (true/false)");
   }
+}
+
+// "off" (0), or N/s, N/min, N/h (N a positive number): per second.
+double to_rate(std::string_view env, std::string_view v) {
+  if (v == "off" || v == "0") return 0;
+  auto slash = v.find('/');
+  if (slash == std::string_view::npos) fail(env, v, "expected off or a rate such as 100/s, 600/min, 1000/h");
+  std::string_view num = v.substr(0, slash), unit = v.substr(slash + 1);
+  double n = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+  if (ec != std::errc{} || p != num.data() + num.size() || !(n > 0) || n > 1e9)
+    fail(env, v, "the count must be a number above 0");
+  if (unit == "s") return n;
+  if (unit == "min" || unit == "m") return n / 60;
+  if (unit == "h") return n / 3600;
+  fail(env, v, "the unit must be s, min or h");
 }
 
 void one_of(std::string_view env, std::string_view v, std::initializer_list<std::string_view> allowed) {
@@ -266,6 +290,27 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
     fail(c.http_tls_cert.empty() ? "IOTD_HTTP_TLS_KEY" : "IOTD_HTTP_TLS_CERT",
          c.http_tls_cert.empty() ? c.http_tls_key : c.http_tls_cert,
          "IOTD_HTTP_TLS_CERT and IOTD_HTTP_TLS_KEY go together: set both (HTTPS) or neither (HTTP)");
+  // HTTP limits and write rate limiting (issue 12).
+  c.http_header_limit = to_size("IOTD_HTTP_HEADER_LIMIT", get("IOTD_HTTP_HEADER_LIMIT"));
+  if (c.http_header_limit < 1024 || c.http_header_limit > (64u << 20))
+    fail("IOTD_HTTP_HEADER_LIMIT", get("IOTD_HTTP_HEADER_LIMIT"), "must be from 1KiB to 64MiB");
+  c.http_read_timeout = to_duration("IOTD_HTTP_READ_TIMEOUT", get("IOTD_HTTP_READ_TIMEOUT"));
+  if (c.http_read_timeout < std::chrono::milliseconds(100))
+    fail("IOTD_HTTP_READ_TIMEOUT", get("IOTD_HTTP_READ_TIMEOUT"), "must be at least 100ms");
+  c.http_idle_timeout = to_duration("IOTD_HTTP_IDLE_TIMEOUT", get("IOTD_HTTP_IDLE_TIMEOUT"));
+  if (c.http_idle_timeout < std::chrono::milliseconds(100))
+    fail("IOTD_HTTP_IDLE_TIMEOUT", get("IOTD_HTTP_IDLE_TIMEOUT"), "must be at least 100ms");
+  c.http_max_connections = to_int("IOTD_HTTP_MAX_CONNECTIONS", get("IOTD_HTTP_MAX_CONNECTIONS"), 1, 10'000'000);
+  c.rate_limit_writes = to_rate("IOTD_RATE_LIMIT_WRITES", get("IOTD_RATE_LIMIT_WRITES"));
+  c.rate_limit_burst = static_cast<double>(
+      to_int("IOTD_RATE_LIMIT_BURST", get("IOTD_RATE_LIMIT_BURST"), 0, 100'000'000));
+  c.http_trusted_proxies.clear();
+  for (std::string_view rest = get("IOTD_HTTP_TRUSTED_PROXIES"); !rest.empty();) {
+    auto comma = rest.find(',');
+    auto item = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (!item.empty()) c.http_trusted_proxies.emplace_back(item);
+  }
 }
 
 std::map<std::string, std::string> read_file(const std::string& path,

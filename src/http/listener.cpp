@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "connection_cap.hpp"
 #include "session.hpp"
 #include "iotd/core/log.hpp"
 
@@ -102,10 +103,10 @@ void Listener::on_accept(error_code ec, tcp::socket socket) {
     return;
   }
   if (state_.connections.load() >= state_.opts.max_connections) {
-    spdlog::debug("http: connection limit {} reached; closing a new connection",
+    spdlog::debug("http: connection limit {} reached; refusing a new connection",
                   state_.opts.max_connections);
-    error_code ignored;
-    socket.close(ignored);
+    // A plain-text 503 means nothing to a TLS client: on an HTTPS port, just close.
+    refuse_connection(std::move(socket), state_.opts.counters, /*answer=*/!state_.tls);
   } else {
     try {
       std::make_shared<Session>(std::move(socket), state_)->run();

@@ -34,6 +34,7 @@ class Listener {
   void stop();
   std::uint16_t port() const { return port_; }
   const std::string& address() const { return address_; }
+  std::size_t connections() const { return state_.connections.load(std::memory_order_relaxed); }
 
  private:
   using error_code = boost::system::error_code;

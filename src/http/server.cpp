@@ -20,5 +20,6 @@ void Server::start() { impl_->listener.start(); }
 void Server::stop() { impl_->listener.stop(); }
 std::uint16_t Server::port() const { return impl_->listener.port(); }
 std::string Server::address() const { return impl_->listener.address(); }
+std::size_t Server::connections() const { return impl_->listener.connections(); }
 
 }  // namespace iotd::http

@@ -93,6 +93,14 @@ struct Config {
   std::chrono::milliseconds retention_interval{10 * 60 * 1000};
   // TLS (issue 12 item 4): both set = HTTPS and WSS on http_listen
   std::string http_tls_cert, http_tls_key;
+  // HTTP limits and write rate limiting (issue 12)
+  std::uint64_t http_header_limit = 16 * 1024;
+  std::chrono::milliseconds http_read_timeout{30'000};
+  std::chrono::milliseconds http_idle_timeout{60'000};
+  std::int64_t http_max_connections = 10000;
+  double rate_limit_writes = 0;  // per second; 0: off
+  double rate_limit_burst = 0;   // 0: one second's worth
+  std::vector<std::string> http_trusted_proxies;
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;

@@ -78,6 +78,14 @@ class Counters : public metrics::Registry {
   metrics::Gauge ws_clients{*this, {"ws_clients", "WebSocket stream clients connected"}};
   Counter ws_frames_sent{*this, {"ws_frames_sent", "WebSocket stream frames written to clients"}};
   Counter ws_clients_dropped{*this, {"ws_clients_dropped", "WebSocket stream clients closed (1008) for falling behind"}};
+  // HTTP limits (issue 12, docs/architecture.md §20). http_connections is sampled from the
+  // server's own count (App::sample_metrics).
+  metrics::Gauge http_connections{
+      *this, {"http_connections", "Open HTTP connections, upgraded WebSocket ones included"}};
+  Counter http_connections_refused{
+      *this, {"http_connections_refused", "HTTP connections refused (503, then closed) at IOTD_HTTP_MAX_CONNECTIONS"}};
+  Counter http_rate_limited{
+      *this, {"http_rate_limited", "HTTP writes answered 429 by IOTD_RATE_LIMIT_WRITES"}};
 
   // Retention (docs/architecture.md §17): rows deleted by table, and the runs.
   metrics::LabelledCounter retention_deleted_rows{

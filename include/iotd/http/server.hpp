@@ -21,9 +21,9 @@ struct ServerOptions {
   int blocking_threads = 4;
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 * 1024;
-  std::chrono::seconds read_timeout{30};   // per request: header, then body
-  std::chrono::seconds idle_timeout{60};   // keep-alive wait for the next request; writes
-  std::size_t max_connections = 10000;     // beyond: accepted and closed at once
+  std::chrono::milliseconds read_timeout{30'000};  // per request, from its first byte: header, then body
+  std::chrono::milliseconds idle_timeout{60'000};  // wait for a request's first byte (new or keep-alive); writes
+  std::size_t max_connections = 10000;     // beyond: refused with a 503 and closed (connection_cap.hpp)
   std::string cors_origins = "*";          // "*", or a comma list of origins; "" = no CORS
   Counters* counters = nullptr;            // optional: responses counted by route and status
   // Enforces each route's Access before its handler runs. Without a guard only
@@ -49,6 +49,7 @@ class Server {
   void stop();
   std::uint16_t port() const;  // the bound port
   std::string address() const; // "host:port" as bound
+  std::size_t connections() const;  // open connections, upgraded ones included; any thread
 
  private:
   struct Impl;

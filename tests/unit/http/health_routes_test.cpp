@@ -62,10 +62,11 @@ TEST_F(HealthRoutesTest, CountersObjectHasOneEntryPerRegisteredMetric) {
   }
   for (const auto& k : expected) EXPECT_TRUE(j.contains(k)) << k;
   // Labelled counters add "<name>_total"; nothing else.
-  EXPECT_EQ(j.size(), expected.size() + 3) << j.dump();
+  EXPECT_EQ(j.size(), expected.size() + 4) << j.dump();
   EXPECT_TRUE(j.contains("rejects_total"));
   EXPECT_TRUE(j.contains("http_responses_total"));
   EXPECT_TRUE(j.contains("commands_total"));  // commands by state (issue 9)
+  EXPECT_TRUE(j.contains("retention_deleted_rows_total"));  // rows deleted by table (issue 11)
   EXPECT_TRUE(j["last_commit_at"].is_null()) << "never committed";
   EXPECT_EQ(j["rejects"], json::object());
   EXPECT_EQ(j["rejects_total"], 0);

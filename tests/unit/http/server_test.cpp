@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "iotd/core/counters.hpp"
 #include "support/http_client.hpp"
 
 namespace iotd::http {
@@ -482,17 +483,26 @@ TEST_F(ServerTest, ServesTwoHundredConcurrentConnections) {
   }
 }
 
-TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
+TEST_F(ServerTest, ConnectionsBeyondTheCapGet503WithRetryAfterAndAreClosed) {
   auto o = small_opts();
   o.max_connections = 2;
+  Counters counters;
+  o.counters = &counters;
   start(o);
   auto a = client(), b = client();
   EXPECT_EQ(a.get("/echo?n=1").status, 200);
   EXPECT_EQ(b.get("/echo?n=2").status, 200);
+  EXPECT_EQ(server_->connections(), 2u);
   auto extra = client();
   extra.connect();
-  extra.send_raw("GET /echo?n=3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  extra.send_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'));
+  auto refused = extra.read_response();
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.header("retry-after").value_or(""), "1");
+  EXPECT_NE(refused.body.find("\"code\":\"too_many_connections\""), std::string::npos) << refused.body;
   EXPECT_TRUE(extra.wait_closed(3s));
+  EXPECT_EQ(counters.http_connections_refused.load(), 1u);
+  EXPECT_EQ(server_->connections(), 2u) << "a refused connection is not counted";
   // A freed slot is usable again.
   a.close();
   bool served = false;
