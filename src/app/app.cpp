@@ -287,6 +287,7 @@ struct App::Impl {
         ping_database();
       }
       if (!mqtt) continue;
+      release_if_stalled();
       // Never while the callback holds a refused frame: it holds Paho's lock, so a
       // disconnect would wait for it; intake is stopped meanwhile anyway.
       if (mqtt->intake_blocked()) continue;
@@ -296,6 +297,17 @@ struct App::Impl {
         mqtt->resume();
       }
     }
+  }
+
+  // Intake stopped (paused or blocked) with everything committed: no further checkpoint will
+  // come to delete the segments the last one covers, so the journal would never shrink
+  // below the resume mark. Take that step here once the last commit is a second old.
+  void release_if_stalled() {
+    if (!mqtt->paused() && !mqtt->intake_blocked()) return;
+    if (writer->committed_seq() != journal->last_seq()) return;
+    const auto last_commit = counters.last_commit_at_ms.load();
+    if (last_commit == 0 || time::now_ms() - last_commit < 1000) return;
+    journal->release_committed();
   }
 
   // Why MQTT intake must pause now (docs/architecture.md §4, "Bounds"), if it must.

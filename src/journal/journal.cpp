@@ -332,6 +332,7 @@ struct Journal::Impl {
   std::size_t read(std::vector<Frame>& out, std::size_t max_frames, std::size_t max_bytes,
                    std::chrono::milliseconds wait);
   void checkpoint(std::uint64_t seq);
+  void release_through(std::uint64_t prev);
   void skip_past(std::uint64_t seq);
   void wake();
   void sync();
@@ -383,6 +384,7 @@ struct Journal::Impl {
   std::atomic<std::uint64_t> fsyncs{0};  // fdatasync calls on segments (append and sync)
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> read_errors{0};
+  std::mutex release_mu;  // serialises segment deletion (checkpoint, release_committed)
   std::atomic<std::uint64_t> bad_files{0};  // *.bad in the directory, counted at open
   std::atomic<std::uint64_t> bad_bytes{0};
   mutable std::mutex failure_mu;
@@ -933,8 +935,13 @@ void Journal::Impl::checkpoint(std::uint64_t seq) {
   const std::uint64_t prev = committed.load(std::memory_order_relaxed);
   if (seq <= prev) return;
   committed.store(seq, std::memory_order_relaxed);
+  release_through(prev);
+}
 
-  // A segment goes once a checkpoint past its last seq has been followed by another one.
+// A segment goes once a checkpoint past its last seq has been followed by another one (or
+// by release_committed(), the same step taken later without a new commit).
+void Journal::Impl::release_through(std::uint64_t prev) {
+  std::lock_guard rl(release_mu);  // the writer's checkpoint and the monitor's release
   std::vector<std::shared_ptr<Segment>> doomed;
   {
     std::lock_guard lk(seg_mu);
@@ -1008,6 +1015,7 @@ std::size_t Journal::read(std::vector<Frame>& out, std::size_t max_frames, std::
   return impl_->read(out, max_frames, max_bytes, wait);
 }
 void Journal::checkpoint(std::uint64_t seq) { impl_->checkpoint(seq); }
+void Journal::release_committed() { impl_->release_through(impl_->committed.load(std::memory_order_relaxed)); }
 void Journal::wake() { impl_->wake(); }
 void Journal::skip_past(std::uint64_t seq) { impl_->skip_past(seq); }
 const std::string& Journal::uuid() const { return impl_->uuid_text; }

@@ -72,6 +72,10 @@ class Journal {
   // Everything up to `seq` is committed in the database: segments wholly at or below the
   // previous checkpoint may now be deleted.
   void checkpoint(std::uint64_t seq);
+  // Deletes the sealed segments the last checkpoint covers, as the next checkpoint would:
+  // for when no next one comes (intake paused with everything committed; issue 12). Any
+  // thread.
+  void release_committed();
   // Makes the next appended frame's seq greater than `seq` (the database checkpoint is
   // ahead of what survived on disk, e.g. after a power loss with fsync=interval).
   // Throws std::runtime_error when a new segment cannot be created.

@@ -56,3 +56,32 @@ TEST(JournalFreeSpace, FilesystemFreeBytesIsReadAndNoFailureBeforeOne) {
 
 }  // namespace
 }  // namespace iotd::journal
+
+namespace iotd::journal {
+namespace {
+
+// Intake paused with everything committed: no further checkpoint comes, so the monitor
+// takes the deleting step itself (issue 12).
+TEST(JournalRelease, ReleaseCommittedDeletesWhatTheLastCheckpointCoversButNeverTheActiveSegment) {
+  test::TempDir dir;
+  JournalOptions o;
+  o.dir = dir / "j";
+  o.fsync = FsyncPolicy::off;
+  o.segment_bytes = 64 << 10;
+  Journal j(o);
+  const std::string payload(1000, 'p');
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(j.append("t/a", payload, 1, 0), AppendResult::appended);
+  const auto full = j.bytes_on_disk();
+  ASSERT_GT(full, 4u * (64 << 10)) << "several sealed segments";
+  j.checkpoint(j.last_seq());
+  EXPECT_EQ(j.bytes_on_disk(), full) << "never in the step that first covers a segment";
+  j.release_committed();
+  EXPECT_LT(j.bytes_on_disk(), static_cast<std::uint64_t>(64 << 10) + 2000) << "only the active segment is left";
+  EXPECT_GT(j.bytes_on_disk(), 0u);
+  j.release_committed();  // idempotent
+  EXPECT_GT(j.bytes_on_disk(), 0u);
+  EXPECT_EQ(j.append("t/a", payload, 1, 0), AppendResult::appended);
+}
+
+}  // namespace
+}  // namespace iotd::journal
