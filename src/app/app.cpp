@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,9 @@ namespace {
 
 // Journal bound hysteresis: intake resumes below this fraction of IOTD_JOURNAL_MAX_BYTES.
 constexpr double kResumeFraction = 0.8;
+// Free-space hysteresis: intake paused under IOTD_JOURNAL_MIN_FREE_BYTES resumes above this
+// multiple of it.
+constexpr double kResumeFreeFactor = 1.25;
 // How often the monitor checks that the database answers (writes alone would notice an
 // outage only when the next message arrives).
 constexpr auto kDatabasePingInterval = std::chrono::seconds(5);
@@ -160,7 +164,17 @@ struct App::Impl {
     auto topics = topic_templates(cfg);
     spec = connection_spec(cfg);
 
-    auto report = storage::migrate(spec);
+    // Database unreachable at start-up (issue 12): exit with a message rather than wait;
+    // docs/architecture.md §12 says why.
+    auto report = [&] {
+      try {
+        return storage::migrate(spec);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("cannot use the database " + spec.display + " at start-up (" + e.what() +
+                                 "); iotd exits with status 1 so that its supervisor restarts it "
+                                 "(MQTT messages wait at the broker for the persistent session meanwhile)");
+      }
+    }();
     if (report.applied > 0)
       spdlog::info("database {}: applied {} migration(s), schema version {}", spec.display,
                    report.applied, report.current);
@@ -317,15 +331,54 @@ struct App::Impl {
         ping_database();
       }
       if (!mqtt) continue;
-      auto bytes = journal->bytes_on_disk();
-      if (!mqtt->paused() && journal->over_bound()) {
-        mqtt->pause("journal holds " + std::to_string(bytes) + " bytes, at IOTD_JOURNAL_MAX_BYTES (" +
-                    std::to_string(cfg.journal_max_bytes) + "); waiting for the database to catch up");
-      } else if (mqtt->paused() &&
-                 bytes < static_cast<std::uint64_t>(kResumeFraction * static_cast<double>(cfg.journal_max_bytes))) {
+      release_if_stalled();
+      // Never while the callback holds a refused frame: it holds Paho's lock, so a
+      // disconnect would wait for it; intake is stopped meanwhile anyway.
+      if (mqtt->intake_blocked()) continue;
+      if (!mqtt->paused()) {
+        if (auto why = pause_reason()) mqtt->pause(*why);
+      } else if (may_resume()) {
         mqtt->resume();
       }
     }
+  }
+
+  // Intake stopped (paused or blocked) with everything committed: no further checkpoint will
+  // come to delete the segments the last one covers, so the journal would never shrink
+  // below the resume mark. Take that step here once the last commit is a second old.
+  void release_if_stalled() {
+    if (!mqtt->paused() && !mqtt->intake_blocked()) return;
+    if (writer->committed_seq() != journal->last_seq()) return;
+    const auto last_commit = counters.last_commit_at_ms.load();
+    if (last_commit == 0 || time::now_ms() - last_commit < 1000) return;
+    journal->release_committed();
+  }
+
+  // Why MQTT intake must pause now (docs/architecture.md §4, "Bounds"), if it must.
+  std::optional<std::string> pause_reason() const {
+    const auto bytes = journal->bytes_on_disk();
+    if (journal->over_bound()) {
+      std::string why = "journal holds " + std::to_string(bytes) + " bytes";
+      if (journal->quarantined_bytes() > 0)
+        why += " plus " + std::to_string(journal->quarantined_bytes()) + " in quarantined *.bad files";
+      return why + ", at IOTD_JOURNAL_MAX_BYTES (" + std::to_string(cfg.journal_max_bytes) +
+             "); waiting for the database to catch up";
+    }
+    const auto free = journal->filesystem_free_bytes();
+    if (cfg.journal_min_free_bytes > 0 && free && *free < cfg.journal_min_free_bytes)
+      return "only " + std::to_string(*free) + " bytes free on the journal's filesystem (" + cfg.journal_dir +
+             "), under IOTD_JOURNAL_MIN_FREE_BYTES (" + std::to_string(cfg.journal_min_free_bytes) +
+             "); waiting for checkpoints or the operator to free space";
+    return std::nullopt;
+  }
+
+  // Below the low-water marks of both bounds (hysteresis, so intake does not flap).
+  bool may_resume() const {
+    const auto used = journal->bytes_on_disk() + journal->quarantined_bytes();
+    if (used >= static_cast<std::uint64_t>(kResumeFraction * static_cast<double>(cfg.journal_max_bytes))) return false;
+    if (cfg.journal_min_free_bytes == 0) return true;
+    const auto free = journal->filesystem_free_bytes();
+    return !free || static_cast<double>(*free) >= kResumeFreeFactor * static_cast<double>(cfg.journal_min_free_bytes);
   }
 
   void ping_database() {
@@ -361,6 +414,8 @@ struct App::Impl {
       h.mqtt_state = mqtt->state();
       h.ingest_paused = mqtt->paused();
       if (h.ingest_paused) h.ingest_pause_reason = h.mqtt_state;
+      h.intake_blocked = mqtt->intake_blocked();
+      if (h.intake_blocked) h.intake_blocked_reason = journal->last_failure();
     }
     const auto last = journal->last_seq();
     const auto committed = writer->committed_seq();
@@ -370,7 +425,9 @@ struct App::Impl {
       auto last_commit = counters.last_commit_at_ms.load();
       h.commit_lag_ms = time::now_ms() - (last_commit ? last_commit : started_at_ms);
     }
-    h.journal_quarantined_segments = journal->recovery().quarantined_segments;
+    h.journal_quarantined_segments = journal->quarantined_files();
+    h.journal_quarantined_bytes = journal->quarantined_bytes();
+    if (auto free = journal->filesystem_free_bytes()) h.journal_free_bytes = static_cast<std::int64_t>(*free);
     h.journal_dir = cfg.journal_dir;
     h.journal_append_failures = journal->append_failures();
     return h;
@@ -389,6 +446,12 @@ struct App::Impl {
     counters.db_pool_in_use = static_cast<std::int64_t>(repo->pool_in_use());
     counters.db_pool_size = static_cast<std::int64_t>(repo->pool_size());
     counters.http_connections = static_cast<std::int64_t>(server->connections());  // issue 12
+    // Fault handling (issue 12).
+    counters.journal_quarantined_files = static_cast<std::int64_t>(journal->quarantined_files());
+    counters.journal_quarantined_size = static_cast<std::int64_t>(journal->quarantined_bytes());
+    if (auto free = journal->filesystem_free_bytes()) counters.journal_filesystem_free = static_cast<std::int64_t>(*free);
+    counters.mqtt_intake_paused = mqtt && mqtt->paused() ? 1 : 0;
+    counters.mqtt_intake_blocked = mqtt && mqtt->intake_blocked() ? 1 : 0;
   }
 
   void shutdown() {

@@ -47,6 +47,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_JOURNAL_FSYNC", "interval", "journal fsync policy: interval (1 s), always, off", "ingest"},
     {"IOTD_JOURNAL_MAX_BYTES", "1GiB", "journal bound on disk: MQTT intake pauses above it", "ingest"},
     {"IOTD_JOURNAL_SEGMENT_BYTES", "64MiB", "journal segment size", "ingest"},
+    {"IOTD_JOURNAL_MIN_FREE_BYTES", "64MiB", "MQTT intake pauses while less than this is free on the journal's filesystem, and resumes above 1.25 times it; 0: off (a full disk then blocks intake until space returns)", "ingest"},
     {"IOTD_DEVICE_ID_SOURCE", "payload_then_topic", "where the device id comes from: payload_then_topic, topic, payload", "ingest"},
     {"IOTD_MAX_CLOCK_SKEW", "24h", "device times further ahead than this (or before 2000) are replaced by the receive time", "ingest"},
     {"IOTD_INGEST_TIMEOUT", "10s", "HTTP ingest: longest wait for the commit before 503", "ingest"},
@@ -241,6 +242,7 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
   if (c.journal_max_bytes < 2 * c.journal_segment_bytes)
     fail("IOTD_JOURNAL_MAX_BYTES", get("IOTD_JOURNAL_MAX_BYTES"),
          "must be at least twice IOTD_JOURNAL_SEGMENT_BYTES");
+  c.journal_min_free_bytes = to_size("IOTD_JOURNAL_MIN_FREE_BYTES", get("IOTD_JOURNAL_MIN_FREE_BYTES"));
   c.device_id_source = get("IOTD_DEVICE_ID_SOURCE");
   one_of("IOTD_DEVICE_ID_SOURCE", c.device_id_source, {"payload_then_topic", "topic", "payload"});
   c.max_clock_skew = to_duration("IOTD_MAX_CLOCK_SKEW", get("IOTD_MAX_CLOCK_SKEW"));

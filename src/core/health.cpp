@@ -20,6 +20,9 @@ HealthVerdict assess_health(const HealthSnapshot& h, const HealthThresholds& t) 
 
   if (!h.database_ok) v.reasons.push_back(with_detail("database unreachable", h.database_error));
   if (h.ingest_paused) v.reasons.push_back(with_detail("ingest paused", h.ingest_pause_reason));
+  if (h.intake_blocked)
+    v.reasons.push_back(with_detail("ingest blocked: the journal cannot write (MQTT waits with the frame in hand)",
+                                    h.intake_blocked_reason));
   const bool unavailable = !v.reasons.empty();
 
   // While paused, the pause reason already says what MQTT is doing.
@@ -30,8 +33,9 @@ HealthVerdict assess_health(const HealthSnapshot& h, const HealthThresholds& t) 
   if (h.journal_backlog > 0 && h.commit_lag_ms > t.commit_lag_ms)
     v.reasons.push_back("no commit for " + std::to_string(h.commit_lag_ms / 1000) + " s with frames waiting");
   if (h.journal_quarantined_segments > 0)
-    v.reasons.push_back(std::to_string(h.journal_quarantined_segments) +
-                        " journal segment(s) quarantined (*.bad in " + h.journal_dir + ")");
+    v.reasons.push_back(std::to_string(h.journal_quarantined_segments) + " journal segment(s) quarantined (*.bad in " +
+                        h.journal_dir + ", " + std::to_string(h.journal_quarantined_bytes) +
+                        " bytes counted toward IOTD_JOURNAL_MAX_BYTES)");
   if (h.journal_append_failures > 0)
     v.reasons.push_back("journal append failures: " + std::to_string(h.journal_append_failures));
 

@@ -130,10 +130,16 @@ Response health(const HealthContext& ctx) {
   w.key("backlog").integer(static_cast<std::int64_t>(h.journal_backlog));
   w.key("bytes").integer(static_cast<std::int64_t>(h.journal_bytes));
   w.key("commit_lag_ms").integer(h.commit_lag_ms);
+  w.key("quarantined_files").integer(static_cast<std::int64_t>(h.journal_quarantined_segments));
+  w.key("quarantined_bytes").integer(static_cast<std::int64_t>(h.journal_quarantined_bytes));
+  w.key("free_bytes").integer(h.journal_free_bytes);
   w.end_object();
   w.key("ingest").begin_object();
   w.key("paused").boolean(h.ingest_paused);
   w.key("reason").str_or_null(h.ingest_paused ? std::string_view(h.ingest_pause_reason) : std::string_view());
+  w.key("blocked").boolean(h.intake_blocked);
+  w.key("blocked_reason").str_or_null(h.intake_blocked ? std::string_view(h.intake_blocked_reason)
+                                                       : std::string_view());
   w.end_object();
   w.key("uptime_s").integer(h.uptime_ms / 1000);
   w.key("version").str(h.version);

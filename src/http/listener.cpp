@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "connection_cap.hpp"
 #include "session.hpp"
@@ -145,6 +147,13 @@ void Listener::stop() {
   if (!running_) return;
   running_ = false;
   state_.stopping = true;
+  // Drain: sessions close after the response in hand (do_read sees `stopping`).
+  const auto deadline = std::chrono::steady_clock::now() + state_.opts.drain_timeout;
+  while (state_.busy.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (state_.busy.load() > 0)
+    spdlog::warn("HTTP: {} request(s) still unanswered after the {} ms drain; closing their connections",
+                 state_.busy.load(), state_.opts.drain_timeout.count());
   work_.clear();
   // Stopping the io_contexts does not wait for any connection, upgraded ones included.
   for (auto& ioc : iocs_) ioc->stop();

@@ -31,6 +31,8 @@ struct ServerState {
   // Open connections, upgraded ones included (for max_connections).
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopping{false};
+  // Requests read and not yet fully answered (Server::stop drains them, issue 12).
+  std::atomic<std::size_t> busy{0};
 
   std::mutex mu;
   std::unordered_set<Session*> sessions;  // guarded by mu; for stop()

@@ -93,6 +93,7 @@ Session::~Session() {
     state_.sessions.erase(this);
   }
   if (!upgraded_) state_.connections.fetch_sub(1);
+  if (busy_) state_.busy.fetch_sub(1);
 }
 
 void Session::run() {
@@ -114,6 +115,10 @@ void Session::deliver(Response res) {
 // ---- reading ----------------------------------------------------------------------
 
 void Session::do_read() {
+  if (busy_) {  // the previous response is written
+    busy_ = false;
+    state_.busy.fetch_sub(1);
+  }
   if (state_.stopping.load(std::memory_order_relaxed)) return do_close();
   route_ = nullptr;
   parser_.emplace();
@@ -204,6 +209,10 @@ void Session::on_read_error(beast::error_code ec) {
 // ---- dispatch ---------------------------------------------------------------------
 
 void Session::handle_request() {
+  if (!busy_) {
+    busy_ = true;
+    state_.busy.fetch_add(1);
+  }
   request_read_ = std::chrono::steady_clock::now();
   auto& msg = parser_->get();
   version_ = msg.version();

@@ -106,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool linger_ = false;
   bool more_ = false;
   bool raw_stream_ = false;
+  bool busy_ = false;  // a request is being answered: counted in state_.busy (drain)
   bool upgraded_ = false;  // the socket went to an UpgradedConnection, with its count
 };
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 #include <xxhash.h>
@@ -332,6 +333,7 @@ struct Journal::Impl {
   std::size_t read(std::vector<Frame>& out, std::size_t max_frames, std::size_t max_bytes,
                    std::chrono::milliseconds wait);
   void checkpoint(std::uint64_t seq);
+  void release_through(std::uint64_t prev);
   void skip_past(std::uint64_t seq);
   void wake();
   void sync();
@@ -343,6 +345,7 @@ struct Journal::Impl {
   void rebuild_window(const std::vector<std::pair<std::shared_ptr<Segment>, std::uint64_t>>& live);
   void quarantine(const fs::path& path, const std::string& why);
   void fsync_dir();
+  void count_quarantined();
 
   // appender (append_mu held)
   bool roll(std::uint64_t first_seq);
@@ -382,6 +385,11 @@ struct Journal::Impl {
   std::atomic<std::uint64_t> fsyncs{0};  // fdatasync calls on segments (append and sync)
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> read_errors{0};
+  std::mutex release_mu;  // serialises segment deletion (checkpoint, release_committed)
+  std::atomic<std::uint64_t> bad_files{0};  // *.bad in the directory, counted at open
+  std::atomic<std::uint64_t> bad_bytes{0};
+  mutable std::mutex failure_mu;
+  std::string last_failure;  // guarded by failure_mu
 
   // The appender locks wait_mu only when the reader says it is waiting (Dekker pairing of
   // published_seq and reader_waiting, both seq_cst).
@@ -425,6 +433,7 @@ Journal::Impl::Impl(JournalOptions o) : opts(std::move(o)), window(opts.dedup_wi
 
   load_identity(files);
   recover(files);
+  count_quarantined();
   published_seq.store(next_seq - 1);
   {
     std::lock_guard lk(sync_mu);
@@ -633,13 +642,39 @@ void Journal::Impl::rebuild_window(const std::vector<std::pair<std::shared_ptr<S
   }
 }
 
+// Quarantined files are kept (they hold frames that could not be replayed, for an operator
+// to inspect), counted toward the bound and reported, never deleted by iotd.
+void Journal::Impl::count_quarantined() {
+  std::uint64_t n = 0, bytes = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(opts.dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".bad") != 0) continue;
+    std::error_code sec;
+    const auto size = fs::file_size(it->path(), sec);
+    ++n;
+    if (!sec) bytes += size;
+  }
+  bad_files.store(n);
+  bad_bytes.store(bytes);
+  if (n > 0) {
+    spdlog::warn("journal: {} quarantined file(s) (*.bad, {} bytes) in {} count toward IOTD_JOURNAL_MAX_BYTES ({}); "
+                 "their frames are not replayed: inspect them and delete them to free the space",
+                 n, bytes, opts.dir.string(), opts.max_bytes);
+  }
+}
+
 void Journal::Impl::note_failure(const char* what, int err) {
   const std::uint64_t n = failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  {
+    std::lock_guard lk(failure_mu);
+    last_failure = std::string(what) + ": " + errno_text(err);
+  }
   const auto now = Clock::now();
   if (n == 1 || now - last_failure_log >= std::chrono::seconds(1)) {  // no log flood on a full disk
     last_failure_log = now;
-    spdlog::error("journal: append failed in {} ({}: {}); MQTT acknowledges the frame anyway, so it is "
-                  "NOT durable ({} append failures so far)",
+    spdlog::error("journal: append failed in {} ({}: {}); the caller holds the frame and retries "
+                  "({} append failures so far)",
                   opts.dir.string(), what, errno_text(err), n);
   }
 }
@@ -901,8 +936,13 @@ void Journal::Impl::checkpoint(std::uint64_t seq) {
   const std::uint64_t prev = committed.load(std::memory_order_relaxed);
   if (seq <= prev) return;
   committed.store(seq, std::memory_order_relaxed);
+  release_through(prev);
+}
 
-  // A segment goes once a checkpoint past its last seq has been followed by another one.
+// A segment goes once a checkpoint past its last seq has been followed by another one (or
+// by release_committed(), the same step taken later without a new commit).
+void Journal::Impl::release_through(std::uint64_t prev) {
+  std::lock_guard rl(release_mu);  // the writer's checkpoint and the monitor's release
   std::vector<std::shared_ptr<Segment>> doomed;
   {
     std::lock_guard lk(seg_mu);
@@ -977,13 +1017,16 @@ std::size_t Journal::read(std::vector<Frame>& out, std::size_t max_frames, std::
   return impl_->read(out, max_frames, max_bytes, wait);
 }
 void Journal::checkpoint(std::uint64_t seq) { impl_->checkpoint(seq); }
+void Journal::release_committed() { impl_->release_through(impl_->committed.load(std::memory_order_relaxed)); }
 void Journal::wake() { impl_->wake(); }
 void Journal::skip_past(std::uint64_t seq) { impl_->skip_past(seq); }
 const std::string& Journal::uuid() const { return impl_->uuid_text; }
 std::uint64_t Journal::last_seq() const { return impl_->published_seq.load(std::memory_order_acquire); }
 std::uint64_t Journal::committed_seq() const { return impl_->committed.load(std::memory_order_relaxed); }
 std::uint64_t Journal::bytes_on_disk() const { return impl_->disk_bytes.load(std::memory_order_relaxed); }
-bool Journal::over_bound() const { return bytes_on_disk() >= impl_->opts.max_bytes; }
+bool Journal::over_bound() const {
+  return bytes_on_disk() + quarantined_bytes() >= impl_->opts.max_bytes;
+}
 const RecoveryReport& Journal::recovery() const { return impl_->report; }
 std::uint64_t Journal::append_failures() const { return impl_->failures.load(std::memory_order_relaxed); }
 
@@ -991,6 +1034,17 @@ std::uint64_t Journal::fsyncs() const { return impl_->fsyncs.load(std::memory_or
 std::uint64_t Journal::duplicates_dropped() const { return impl_->duplicates.load(std::memory_order_relaxed); }
 std::uint64_t Journal::read_errors() const { return impl_->read_errors.load(std::memory_order_relaxed); }
 void Journal::sync() { impl_->sync(); }
+std::uint64_t Journal::quarantined_files() const { return impl_->bad_files.load(std::memory_order_relaxed); }
+std::uint64_t Journal::quarantined_bytes() const { return impl_->bad_bytes.load(std::memory_order_relaxed); }
+std::optional<std::uint64_t> Journal::filesystem_free_bytes() const {
+  struct statvfs sv {};
+  if (::fstatvfs(impl_->dir_fd.get(), &sv) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(sv.f_bavail) * static_cast<std::uint64_t>(sv.f_frsize);
+}
+std::string Journal::last_failure() const {
+  std::lock_guard lk(impl_->failure_mu);
+  return impl_->last_failure;
+}
 
 FsyncPolicy parse_fsync_policy(std::string_view s) {
   if (s == "interval") return FsyncPolicy::interval;

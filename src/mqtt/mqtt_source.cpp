@@ -3,6 +3,9 @@
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+#include <thread>
+
 #include "iotd/core/time.hpp"
 #include "iotd/core/log.hpp"
 #include "mqtt_tls.hpp"
@@ -133,8 +136,7 @@ void MqttSource::on_message(const void* p) {
     if (m->is_duplicate()) flags |= journal::kDup;
     if (m->is_retained()) flags |= journal::kRetained;
     const auto& payload = m->get_payload();
-    switch (journal_.append(m->get_topic(), std::string_view(payload.data(), payload.size()),
-                            time::now_ms(), flags)) {
+    switch (append_held(m->get_topic(), std::string_view(payload.data(), payload.size()), time::now_ms(), flags)) {
       case journal::AppendResult::appended:
         counters_.mqtt_received++;
         break;
@@ -142,14 +144,49 @@ void MqttSource::on_message(const void* p) {
         counters_.mqtt_duplicates++;
         break;
       case journal::AppendResult::failed:
-        counters_.journal_append_failures++;
-        if (!append_failed_.exchange(true))
-          spdlog::critical("journal append failed: this message is acknowledged but NOT stored; "
-                           "check disk space and permissions of the journal directory");
         break;
     }
   } catch (...) {
     counters_.journal_append_failures++;
+  }
+}
+
+// Paho (1.3.12) sends the PUBACK after this callback returns, and the C++ wrapper cannot
+// refuse a message. So a frame the journal cannot take (ENOSPC, EIO) is held here and
+// retried: Paho's receive thread waits with it, no further message is read or acknowledged,
+// and the broker keeps the rest for the persistent session. The monitor normally pauses
+// intake before the disk fills (IOTD_JOURNAL_MIN_FREE_BYTES); this is the last line.
+// Only stop() ends the wait (after 5 s of grace), losing the held frame (logged, counted).
+journal::AppendResult MqttSource::append_held(std::string_view topic, std::string_view payload,
+                                              std::int64_t received_at_ms, std::uint8_t flags) {
+  auto delay = std::chrono::milliseconds(10);
+  bool counted = false;
+  std::optional<std::chrono::steady_clock::time_point> stop_seen;
+  while (true) {
+    const auto before = journal_.last_seq();
+    const auto r = journal_.append(topic, payload, received_at_ms, flags);
+    // `always` may fail the fdatasync of a frame already written: never write it twice.
+    if (r != journal::AppendResult::failed || journal_.last_seq() != before) {
+      if (append_blocked_.exchange(false)) spdlog::info("journal accepts frames again: MQTT intake continues");
+      return r == journal::AppendResult::duplicate ? r : journal::AppendResult::appended;
+    }
+    if (!counted) {
+      counters_.journal_append_failures++;
+      counted = true;
+    }
+    // On shutdown the writer still runs for a while and may free space: a short grace.
+    if (stopping_ && !stop_seen) stop_seen = std::chrono::steady_clock::now();
+    if (stop_seen && std::chrono::steady_clock::now() - *stop_seen > std::chrono::seconds(5)) {
+      append_blocked_ = false;
+      spdlog::critical("journal append failed ({}) during shutdown: one MQTT message is acknowledged "
+                       "but NOT stored (topic {})", journal_.last_failure(), topic);
+      return journal::AppendResult::failed;
+    }
+    if (!append_blocked_.exchange(true))
+      spdlog::error("journal append failed ({}): MQTT intake blocked, the frame is held and retried; "
+                    "free space in the journal directory", journal_.last_failure());
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
   }
 }
 

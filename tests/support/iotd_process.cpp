@@ -87,6 +87,10 @@ void IotdProcess::kill9() {
   process_->wait_exit(std::chrono::seconds(10));
 }
 
+void IotdProcess::signal(int sig) {
+  if (process_) process_->kill(sig);
+}
+
 HttpReply IotdProcess::request(const std::string& method, const std::string& target,
                                const std::string& body, const std::map<std::string, std::string>& headers) {
   HttpClient client("127.0.0.1", port_);

@@ -48,6 +48,8 @@ class IotdProcess {
   // SIGTERM and wait for a clean exit; returns the exit code.
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(60));
   void kill9();
+  // Sends `sig` and returns at once (stop() then waits for the exit).
+  void signal(int sig);
   void restart() { stop(); start(); }
 
   HttpReply get(const std::string& target, const std::map<std::string, std::string>& headers = {});

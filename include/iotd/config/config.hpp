@@ -68,6 +68,7 @@ struct Config {
   std::string journal_fsync;
   std::uint64_t journal_max_bytes = 1ULL << 30;
   std::uint64_t journal_segment_bytes = 64ULL << 20;
+  std::uint64_t journal_min_free_bytes = 64ULL << 20;  // pause intake below this free space
   std::string device_id_source;
   std::chrono::milliseconds max_clock_skew{24LL * 3600 * 1000};
   std::chrono::milliseconds ingest_timeout{10000};

@@ -98,6 +98,18 @@ class Counters : public metrics::Registry {
       {"retention_run_duration", "Retention run time, from its first step to its last (pauses included)",
        Unit::seconds},
       {0.01, 0.1, 1, 10, 60, 600, 3600}};
+  // Fault handling (issue 12); sampled like the gauges above.
+  metrics::Gauge journal_quarantined_files{
+      *this, {"journal_quarantined_files", "Quarantined journal files (*.bad), kept for inspection"}};
+  metrics::Gauge journal_quarantined_size{
+      *this,
+      {"journal_quarantined_size", "Bytes in quarantined journal files; they count toward the bound", Unit::bytes}};
+  metrics::Gauge journal_filesystem_free{
+      *this, {"journal_filesystem_free", "Bytes free for iotd on the journal's filesystem", Unit::bytes}};
+  metrics::Gauge mqtt_intake_paused{
+      *this, {"mqtt_intake_paused", "1 while MQTT intake is paused (journal bound or free space), else 0"}};
+  metrics::Gauge mqtt_intake_blocked{
+      *this, {"mqtt_intake_blocked", "1 while the journal refuses frames and MQTT waits, else 0"}};
 
   // Reject reasons are a small open set (decoder and writer reasons).
   void add_reject(std::string_view reason, std::uint64_t n = 1) { rejects_by_reason.add(reason, n); }

@@ -25,6 +25,11 @@ struct HealthSnapshot {
   std::uint64_t journal_quarantined_segments = 0;  // found torn at start-up, set aside
   std::string journal_dir;
   std::uint64_t journal_append_failures = 0;
+  // Fault handling (issue 12).
+  bool intake_blocked = false;            // the journal refuses frames (disk full): MQTT waits
+  std::string intake_blocked_reason;      // the journal's last failure
+  std::uint64_t journal_quarantined_bytes = 0;  // *.bad files; they count toward the bound
+  std::int64_t journal_free_bytes = -1;   // on the journal's filesystem; -1: unknown
   std::int64_t uptime_ms = 0;
   std::string version;
 };
@@ -44,8 +49,8 @@ struct HealthVerdict {
   std::vector<std::string> reasons;  // human-readable, one per problem; empty when ok
 };
 
-// unavailable: the database does not answer, or MQTT intake is paused (the journal is at
-// its bound). degraded: MQTT disconnected, backlog or commit lag over the thresholds,
+// unavailable: the database does not answer, MQTT intake is paused (the journal is at its
+// bound, or its filesystem is nearly full), or blocked (the journal cannot write). degraded: MQTT disconnected, backlog or commit lag over the thresholds,
 // quarantined journal segments, journal append failures. Reasons for unavailability first.
 HealthVerdict assess_health(const HealthSnapshot& h, const HealthThresholds& t = {});
 

@@ -25,6 +25,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};  // wait for a request's first byte (new or keep-alive); writes
   std::size_t max_connections = 10000;     // beyond: refused with a 503 and closed (connection_cap.hpp)
   std::string cors_origins = "*";          // "*", or a comma list of origins; "" = no CORS
+  // stop(): how long requests already being answered (a streamed export, an HTTP ingest
+  // waiting for its commit) may take to finish before connections are closed (issue 12).
+  std::chrono::milliseconds drain_timeout{10000};
   Counters* counters = nullptr;            // optional: responses counted by route and status
   // Enforces each route's Access before its handler runs. Without a guard only
   // Access::open routes are served; the others answer 403.
@@ -44,8 +47,10 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void start();   // starts the io and blocking threads
-  // Stops accepting, closes HTTP connections, joins threads; does not wait for upgraded
-  // connections (they close when the server is destroyed).
+  // Drains, then stops: connections close after the response they are answering (new
+  // requests are refused by closing), for up to drain_timeout; then it closes every HTTP
+  // connection and joins the threads. Does not wait for upgraded connections (they close
+  // when the server is destroyed).
   void stop();
   std::uint16_t port() const;  // the bound port
   std::string address() const; // "host:port" as bound

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,10 @@ class Journal {
   // Everything up to `seq` is committed in the database: segments wholly at or below the
   // previous checkpoint may now be deleted.
   void checkpoint(std::uint64_t seq);
+  // Deletes the sealed segments the last checkpoint covers, as the next checkpoint would:
+  // for when no next one comes (intake paused with everything committed; issue 12). Any
+  // thread.
+  void release_committed();
   // Makes the next appended frame's seq greater than `seq` (the database checkpoint is
   // ahead of what survived on disk, e.g. after a power loss with fsync=interval).
   // Throws std::runtime_error when a new segment cannot be created.
@@ -82,13 +87,24 @@ class Journal {
   std::uint64_t last_seq() const;           // last published seq (0 when empty)
   std::uint64_t committed_seq() const;      // last checkpoint
   std::uint64_t bytes_on_disk() const;      // sum of live segment sizes
-  bool over_bound() const;                  // bytes_on_disk() >= max_bytes
+  // bytes_on_disk() + quarantined_bytes() >= max_bytes: quarantined files count toward the
+  // bound (docs/architecture.md §4, "Quarantined files").
+  bool over_bound() const;
   const RecoveryReport& recovery() const;
   std::uint64_t append_failures() const;
   std::uint64_t fsyncs() const;             // fdatasync calls on segments so far
   std::uint64_t duplicates_dropped() const;
   std::uint64_t read_errors() const;        // bad frames met by read() (each skips a segment)
   void sync();                              // fdatasync the open segment now
+
+  // Fault handling (issue 12).
+  std::uint64_t quarantined_files() const;  // *.bad files in the directory (found at open)
+  std::uint64_t quarantined_bytes() const;  // their total size
+  // Bytes available to iotd on the journal's filesystem (statvfs f_bavail), nullopt when
+  // it cannot be read.
+  std::optional<std::uint64_t> filesystem_free_bytes() const;
+  // What the last failed append met ("write: No space left on device"); empty before any.
+  std::string last_failure() const;
 
  private:
   struct Impl;

@@ -68,6 +68,9 @@ class MqttSource final : public MqttPublisher {
 
   bool connected() const override { return connected_.load(); }
   bool paused() const { return paused_.load(); }
+  // True while the message callback holds a frame the journal refused (a full disk): it
+  // retries, and nothing more is acknowledged meanwhile (docs/architecture.md §4, "Disk full").
+  bool intake_blocked() const { return append_blocked_.load(); }
   std::string state() const;  // "connected", "connecting", "paused: …", "disconnected: …"
   const std::string& url() const { return opts_.url; }
 
@@ -75,6 +78,8 @@ class MqttSource final : public MqttPublisher {
   void supervise(std::stop_token st);
   bool connect_once();
   void on_message(const void* msg);
+  journal::AppendResult append_held(std::string_view topic, std::string_view payload,
+                                    std::int64_t received_at_ms, std::uint8_t flags);
   void set_state(std::string s);
   struct Outgoing {
     std::uint64_t id;
@@ -94,7 +99,7 @@ class MqttSource final : public MqttPublisher {
   std::atomic<bool> connected_{false};
   std::atomic<bool> paused_{false};
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> append_failed_{false};
+  std::atomic<bool> append_blocked_{false};
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::string state_;  // guarded by mu_

@@ -104,11 +104,27 @@ TEST(HealthPolicy, PausedIntakeIsUnavailable503AndSaysWhy) {
 TEST(HealthPolicy, JournalQuarantineAndAppendFailuresAreDegraded) {
   auto h = all_good();
   h.journal_quarantined_segments = 2;
+  h.journal_quarantined_bytes = 4096;
   h.journal_append_failures = 5;
   auto v = assess_health(h);
   EXPECT_EQ(v.status, HealthStatus::degraded);
-  EXPECT_EQ(v.reasons, (Reasons{"2 journal segment(s) quarantined (*.bad in /var/lib/iotd/journal)",
+  EXPECT_EQ(v.reasons, (Reasons{"2 journal segment(s) quarantined (*.bad in /var/lib/iotd/journal, 4096 bytes "
+                                "counted toward IOTD_JOURNAL_MAX_BYTES)",
                                 "journal append failures: 5"}));
+}
+
+// Issue 12: the journal refuses frames (a full disk) and MQTT waits with one in hand.
+TEST(HealthPolicy, BlockedIntakeIsUnavailable503AndSaysWhy) {
+  auto h = all_good();
+  h.intake_blocked = true;
+  h.intake_blocked_reason = "write: No space left on device";
+  h.journal_append_failures = 1;
+  auto v = assess_health(h);
+  EXPECT_EQ(v.status, HealthStatus::unavailable);
+  EXPECT_EQ(v.http_status, 503);
+  EXPECT_EQ(v.reasons, (Reasons{"ingest blocked: the journal cannot write (MQTT waits with the frame in hand): "
+                                "write: No space left on device",
+                                "journal append failures: 1"}));
 }
 
 TEST(HealthPolicy, SeveralProblemsAtOnceListUnavailabilityFirstAndOneReasonEach) {

@@ -554,5 +554,29 @@ TEST_F(ServerTest, StopWhileABlockingHandlerRunsIsClean) {
   server_.reset();
 }
 
+// Issue 12: stop() lets a request being answered finish (up to drain_timeout) and
+// refuses new requests meanwhile by closing their connections.
+TEST_F(ServerTest, StopDrainsARequestInFlightBeforeClosing) {
+  start(small_opts());
+  int status = 0;
+  std::string body;
+  std::thread t([&] {
+    auto c = client(5s);
+    try {
+      auto r = c.get("/slow?n=7&ms=400");
+      status = r.status;
+      body = r.body;
+    } catch (const std::exception& e) {
+      body = e.what();
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  server_->stop();
+  t.join();
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_EQ(body, "7");
+  server_.reset();
+}
+
 }  // namespace
 }  // namespace iotd::http
