@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   cmake ninja-build g++ pkg-config ccache
+  # fuzzing (fuzz/, the fuzz preset): clang 14 and its libFuzzer/sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # libraries
   libboost-dev libboost-system-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libsoci-dev nlohmann-json3-dev

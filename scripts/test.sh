@@ -2,8 +2,13 @@
 # Installs what is missing, builds and runs the test suite; exits non-zero on any failure.
 #   scripts/test.sh          release preset: every test (unit, integration, docker-compose
 #                            validation), `ctest --preset release`
-#   scripts/test.sh --asan   asan preset (optimised ASan/UBSan): unit tests only,
-#                            `ctest --preset asan`
+#   scripts/test.sh --asan   asan preset (optimised ASan/UBSan): unit tests only (the fuzz
+#                            corpora's replay tests included), `ctest --preset asan`
+#   scripts/test.sh --fuzz-smoke  fuzz preset (clang-14 libFuzzer, ASan/UBSan): builds only
+#                            the fuzz targets but http and runs each for IOTD_FUZZ_SECONDS (15)
+#                            on its corpus, `ctest --preset fuzz` (longer runs: scripts/fuzz.sh)
+#   scripts/test.sh --tsan   tsan preset (ThreadSanitizer): the unit tests of the modules that
+#                            run threads (ctest label tsan), `ctest --preset tsan`
 # Extra arguments after the mode go to ctest (e.g. -R Journal, -j2).
 # IOTD_TEST_NO_INSTALL=1 skips the package check.
 set -euo pipefail
@@ -13,11 +18,20 @@ cd "$root"
 
 preset=release
 target=all
-if [[ ${1:-} == --asan ]]; then
-  preset=asan
-  target=unit_tests   # the asan stage runs unit tests only: don't build iotd/integration
-  shift
-fi
+case ${1:-} in
+  --asan)
+    preset=asan
+    target=unit_tests   # the asan stage runs unit tests only: don't build iotd/integration
+    shift ;;
+  --fuzz-smoke)
+    preset=fuzz
+    target=fuzz_smoke   # the fuzz targets but http (fuzz/CMakeLists.txt) and what they link
+    shift ;;
+  --tsan)
+    preset=tsan
+    target=tsan_tests   # the threaded modules' unit tests (CMakeLists.txt IOTD_TSAN_MODULES)
+    shift ;;
+esac
 
 t0=$SECONDS
 stage_start=$SECONDS

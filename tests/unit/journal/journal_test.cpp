@@ -554,7 +554,9 @@ TEST(JournalFsync, EveryPolicyPersistsFramesAndClosesPromptly) {
       Journal j(o);
       append_n(j, 81, 81);
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+    // Far below the 1 h interval, with room for a sanitizer build on a busy machine (opening
+    // recovers every segment: 2.0-2.4 s under TSan with a load of 15 on 2 cores).
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
     Journal j(o);
     expect_frames(read_all(j), 1, 81);
   }
