@@ -121,19 +121,30 @@ void LabelledCounter::accept(MetricVisitor& v) const {
 
 // ---- RouteStatusCounter ---------------------------------------------------------------
 
+namespace {
+
+// The route labels of a router's patterns: `rows` gets each distinct pattern once, then
+// "unmatched"; `row_of[i]` is route i's row (routes sharing a pattern share a row).
+void map_route_rows(std::span<const std::string> patterns, std::vector<std::string>& rows,
+                    std::vector<std::size_t>& row_of) {
+  row_of.reserve(patterns.size());
+  for (const auto& p : patterns) {
+    auto it = std::find(rows.begin(), rows.end(), p);
+    row_of.push_back(static_cast<std::size_t>(it - rows.begin()));
+    if (it == rows.end()) rows.push_back(p);
+  }
+  rows.emplace_back("unmatched");
+}
+
+}  // namespace
+
 RouteStatusCounter::RouteStatusCounter(Registry& r, Info info) : Metric(r, info) {
   set_routes({});
 }
 
 void RouteStatusCounter::set_routes(std::span<const std::string> patterns) {
   auto t = std::make_unique<Table>();
-  t->row_of.reserve(patterns.size());
-  for (const auto& p : patterns) {
-    auto it = std::find(t->rows.begin(), t->rows.end(), p);
-    t->row_of.push_back(static_cast<std::size_t>(it - t->rows.begin()));
-    if (it == t->rows.end()) t->rows.push_back(p);
-  }
-  t->rows.emplace_back("unmatched");
+  map_route_rows(patterns, t->rows, t->row_of);
   t->cells = std::make_unique<std::atomic<std::uint64_t>[]>(t->rows.size() * kClasses);
   std::lock_guard lock(mu_);
   tables_.push_back(std::move(t));
@@ -177,13 +188,7 @@ RouteHistogram::RouteHistogram(Registry& r, Info info, std::initializer_list<dou
 
 void RouteHistogram::set_routes(std::span<const std::string> patterns) {
   auto t = std::make_unique<Table>();
-  t->row_of.reserve(patterns.size());
-  for (const auto& p : patterns) {
-    auto it = std::find(t->rows.begin(), t->rows.end(), p);
-    t->row_of.push_back(static_cast<std::size_t>(it - t->rows.begin()));
-    if (it == t->rows.end()) t->rows.push_back(p);
-  }
-  t->rows.emplace_back("unmatched");
+  map_route_rows(patterns, t->rows, t->row_of);
   t->buckets = std::make_unique<std::atomic<std::uint64_t>[]>(t->rows.size() * (bounds_.size() + 1));
   t->sums = std::make_unique<std::atomic<double>[]>(t->rows.size());
   std::lock_guard lock(mu_);
