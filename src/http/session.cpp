@@ -327,9 +327,11 @@ void Session::upgrade(const Route& route, const Request& req, const PathParams& 
   }
   upgraded_ = true;  // the connection's count now goes with `conn`
   parser_.reset();
-  if (state_.opts.counters)  // 101: the handshake's answer is the new owner's to write
-    state_.opts.counters->record_http_response(
-        static_cast<std::size_t>(&route - state_.router.routes().data()), 101);
+  if (auto* counters = state_.opts.counters) {  // the answer is the new owner's to write
+    const auto index = static_cast<std::size_t>(&route - state_.router.routes().data());
+    conn->on_answered(
+        [counters, index](int status) { counters->record_http_response(index, status); });
+  }
   try {
     route.upgrade(req, params, std::move(conn));
   } catch (const std::exception& e) {

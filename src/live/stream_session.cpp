@@ -125,6 +125,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   void on_accept(beast::error_code ec) {
     hs_.reset();  // Beast's part is done; its buffers go
     if (ec) return;  // the handshake failed or timed out; the socket goes with us
+    conn_->answered(101);
     conn_->request = {};  // the upgrade's headers are no longer needed
     conn_->buffer = beast::flat_buffer{};
     subscribed_ = true;
@@ -384,6 +385,7 @@ void reject(std::unique_ptr<http::UpgradedConnection> conn, const std::string& m
   res->keep_alive(false);
   res->body() = http::error_response(400, "invalid_parameter", message).body;
   res->prepare_payload();
+  c->answered(400);
   c->stream.expires_after(std::chrono::seconds(10));
   bhttp::async_write(c->stream, *res, [c, res](beast::error_code, std::size_t) {
     beast::error_code ignored;

@@ -23,7 +23,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "iotd/http/connection_stream.hpp"
 #include "iotd/http/router.hpp"
@@ -48,6 +50,16 @@ class UpgradedConnection {
     if (connections_) connections_->fetch_sub(1);
   }
 
+  // The new owner calls this with the status of the answer it wrote to the Upgrade request
+  // (101 when the handshake succeeded, 400 for a refused one), so that the route's
+  // `iotd_http_responses_total` counts what the client got. Counted once; later calls do
+  // nothing. An upgrade that never gets an answer (the peer left) is not counted.
+  void answered(int status) {
+    if (auto f = std::exchange(on_answered_, nullptr)) f(status);
+  }
+  // Set by the HTTP session before the handover.
+  void on_answered(std::function<void(int)> f) { on_answered_ = std::move(f); }
+
   UpgradedConnection(const UpgradedConnection&) = delete;
   UpgradedConnection& operator=(const UpgradedConnection&) = delete;
 
@@ -60,6 +72,7 @@ class UpgradedConnection {
 
  private:
   std::atomic<std::size_t>* connections_;
+  std::function<void(int)> on_answered_;
 };
 
 }  // namespace iotd::http

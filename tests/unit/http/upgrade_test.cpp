@@ -42,7 +42,9 @@ class EchoSession : public std::enable_shared_from_this<EchoSession> {
   void start() {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(conn_->request, [self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->read();
+      if (ec) return;
+      self->conn_->answered(101);
+      self->read();
     });
   }
 

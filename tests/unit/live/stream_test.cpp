@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "iotd/core/prometheus_text.hpp"
 #include "iotd/http/server.hpp"
 #include "iotd/live/stream_routes.hpp"
 #include "support/http_client.hpp"
@@ -79,6 +80,12 @@ TEST_F(StreamTest, FramesArriveInOrderOnBothPathsAndTheClientCountIsKept) {
   ASSERT_TRUE(seed.connect("/api/v1/realtime/subscribe/d2")) << seed.error();
   ASSERT_TRUE(subscribers(2));
   EXPECT_EQ(counters_.ws_clients.load(), 2);
+  const std::string text = metrics::prometheus_text(counters_);
+  for (const char* route : {"/api/v1/stream", "/api/v1/realtime/subscribe/{device_id}"})
+    EXPECT_NE(text.find("iotd_http_responses_total{route=\"" + std::string(route) +
+                        "\",status=\"1xx\"} 1"),
+              std::string::npos)
+        << route << "\n" << text;
   for (int i = 1; i <= 20; ++i) hub_.publish(batch(i % 2 ? "d1" : "d2", i));
   for (int i = 1; i <= 20; ++i) {
     auto f = next(all);
@@ -103,6 +110,14 @@ TEST_F(StreamTest, BadFilterIs400WithTheJsonErrorBeforeTheUpgrade) {
   WsClient ws(port());
   EXPECT_FALSE(ws.connect("/api/v1/stream?alerts=maybe"));
   EXPECT_EQ(ws.status(), 400);
+  // Counted as the 400 it is, not as a 101 handover (the session counts the answer).
+  const std::string text = metrics::prometheus_text(counters_);
+  EXPECT_NE(text.find("iotd_http_responses_total{route=\"/api/v1/stream\",status=\"4xx\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("iotd_http_responses_total{route=\"/api/v1/stream\",status=\"1xx\"}"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(ws.header("Content-Type"), "application/json");
   auto body = json::parse(ws.body());
   EXPECT_EQ(body["error"]["code"], "invalid_parameter");
