@@ -21,6 +21,9 @@ namespace {
 using text::lower;
 using text::trim;
 
+// Seconds a PostgreSQL or MySQL connection attempt may take unless the URL sets
+// ?connect_timeout=N itself.
+constexpr int kDefaultConnectTimeoutS = 10;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -169,6 +172,7 @@ ConnectionSpec server_spec(std::string_view dialect, std::string_view rest) {
                    (pg ? " dbname=" : " db=") + quote(database);
   if (!user.empty()) cs += " user=" + quote(user);
   if (has_password) cs += " password=" + quote(password);
+  bool has_connect_timeout = false;
   for (auto& [key, value] : parse_query(query)) {
     if (!pg) {
       // SOCI's MySQL backend rejects keys it does not know.
@@ -181,7 +185,11 @@ ConnectionSpec server_spec(std::string_view dialect, std::string_view rest) {
              "read_timeout, write_timeout)");
     }
     cs += " " + key + "=" + quote(value);  // libpq reports unknown keys itself
+    has_connect_timeout = has_connect_timeout || key == "connect_timeout";
   }
+  // Without a bound, a database host that drops packets holds start-up, a reconnect after
+  // an outage, and every pooled read in connect() for as long as TCP retries (minutes).
+  if (!has_connect_timeout) cs += " connect_timeout=" + std::to_string(kDefaultConnectTimeoutS);
   spec.connect_string = std::move(cs);
 
   bool v6 = host.find(':') != std::string::npos;

@@ -48,7 +48,7 @@ TEST(ParseDatabaseUrl, DriverSuffixIsStripped) {
   EXPECT_EQ(my.backend, "mysql");
   EXPECT_EQ(my.dialect, "mysql");
   EXPECT_EQ(my.connect_string,
-            "host='localhost' port=3306 db='autoforge' user='user' password='password'");
+            "host='localhost' port=3306 db='autoforge' user='user' password='password' connect_timeout=10");
 }
 
 TEST(ParseDatabaseUrl, SqlitePathWithSpacesIsQuotedForSoci) {
@@ -70,7 +70,7 @@ TEST(ParseDatabaseUrl, PostgresqlFullForm) {
   EXPECT_EQ(s.backend, "postgresql");
   EXPECT_EQ(s.dialect, "postgresql");
   EXPECT_EQ(s.connect_string,
-            "host='db.example' port=6543 dbname='telemetry' user='iot' password='s3cret'");
+            "host='db.example' port=6543 dbname='telemetry' user='iot' password='s3cret' connect_timeout=10");
   EXPECT_EQ(s.display, "postgresql://iot@db.example:6543/telemetry");
   EXPECT_TRUE(s.sqlite_path.empty());
 }
@@ -82,10 +82,23 @@ TEST(ParseDatabaseUrl, PostgresAliasesDefaultPortAndQueryOptions) {
   EXPECT_EQ(parse_database_url("mariadb://u:p@h/d").display, "mysql://u@h:3306/d");
 }
 
+TEST(ParseDatabaseUrl, ConnectTimeoutDefaultsToTenSecondsUnlessTheUrlSetsIt) {
+  // A database host that drops packets must not hold start-up or a reconnect for minutes.
+  EXPECT_NE(parse_database_url("postgresql://u@h/d").connect_string.find(" connect_timeout=10"),
+            std::string::npos);
+  EXPECT_NE(parse_database_url("mysql://u@h/d").connect_string.find(" connect_timeout=10"),
+            std::string::npos);
+  const auto own = parse_database_url("mysql://u@h/d?connect_timeout=2").connect_string;
+  EXPECT_NE(own.find("connect_timeout='2'"), std::string::npos) << own;
+  EXPECT_EQ(own.find("connect_timeout=10"), std::string::npos) << own;
+  EXPECT_EQ(parse_database_url("sqlite:///x.db").connect_string.find("connect_timeout"),
+            std::string::npos);
+}
+
 TEST(ParseDatabaseUrl, PasswordIsPercentDecodedAndQuoted) {
   auto s = parse_database_url("postgresql://app:p%40ss%3Aw%27rd%20x@127.0.0.1:5432/app%2Ddb");
   EXPECT_EQ(s.connect_string,
-            "host='127.0.0.1' port=5432 dbname='app-db' user='app' password='p@ss:w\\'rd x'");
+            "host='127.0.0.1' port=5432 dbname='app-db' user='app' password='p@ss:w\\'rd x' connect_timeout=10");
 }
 
 TEST(ParseDatabaseUrl, DisplayNeverContainsThePassword) {
@@ -99,7 +112,7 @@ TEST(ParseDatabaseUrl, DisplayNeverContainsThePassword) {
 
 TEST(ParseDatabaseUrl, Ipv6Host) {
   auto s = parse_database_url("postgresql://u:p@[::1]:5433/d");
-  EXPECT_EQ(s.connect_string, "host='::1' port=5433 dbname='d' user='u' password='p'");
+  EXPECT_EQ(s.connect_string, "host='::1' port=5433 dbname='d' user='u' password='p' connect_timeout=10");
   EXPECT_EQ(s.display, "postgresql://u@[::1]:5433/d");
 }
 
