@@ -407,9 +407,13 @@ struct App::Impl {
       std::lock_guard lock(ping_mu);
       h.database_error = ping_error;
     }
-    h.mqtt_enabled = static_cast<bool>(mqtt);
+    h.mqtt_enabled = !cfg.mqtt_url.empty();
     h.mqtt_url = cfg.mqtt_url;
-    if (mqtt) {
+    // `mqtt` is assigned by start() after the HTTP server already answers: read it only
+    // once `started` says so (a /health request during start-up would race the assignment).
+    if (h.mqtt_enabled && !started.load(std::memory_order_acquire)) {
+      h.mqtt_state = "starting";
+    } else if (mqtt) {
       h.mqtt_connected = mqtt->connected();
       h.mqtt_state = mqtt->state();
       h.ingest_paused = mqtt->paused();
