@@ -48,7 +48,9 @@ void Session::on_handshake(beast::error_code ec) {
   if (!ec) return do_read();
   if (ec == net::error::operation_aborted) return;
   if (is_plain_http(ec)) return refuse_plain_http();
-  // Expected from scanners and from clients that do not trust the certificate: debug only.
+  // Expected from scanners and from clients that do not trust the certificate: debug only,
+  // and counted, so a client fleet that stopped trusting the certificate shows in /metrics.
+  if (state_.opts.counters) state_.opts.counters->http_tls_handshake_failures.fetch_add(1);
   spdlog::debug("http: {} TLS handshake failed: {}", remote_, ec.message());
   stream_.close();
 }

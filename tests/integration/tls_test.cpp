@@ -19,9 +19,11 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "support/iotd_process.hpp"
 #include "support/process.hpp"
@@ -261,11 +263,22 @@ TEST_F(HttpsTest, CurlReachesHealthAndAnAuthedRouteOverTls) {
 }
 
 TEST_F(HttpsTest, UntrustedClientFailsTheHandshakeAndTls11IsRefused) {
+  // The start-up probe's bare TCP connection already counts as a failed handshake.
+  const auto before = json::parse(get("/api/v1/health").body)["counters"]["http_tls_handshake_failures"].get<int>();
   auto untrusted = curl({url("/api/v1/health")});  // the system CAs do not know the test CA
   EXPECT_EQ(untrusted.status, 0) << untrusted.log;
   auto old = curl({"--cacert", pki().ca_cert().string(), "--tlsv1.1", "--tls-max", "1.1", url("/api/v1/health")});
   EXPECT_EQ(old.status, 0) << old.log;
   EXPECT_EQ(get("/api/v1/health/live").status, 200);  // and the server is fine
+  // Both failed handshakes are counted (the server may see the client's alert a moment
+  // after curl has given up).
+  json counters;
+  for (auto deadline = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    counters = json::parse(get("/api/v1/health").body)["counters"];
+    if (counters["http_tls_handshake_failures"] == before + 2) break;
+  }
+  EXPECT_EQ(counters["http_tls_handshake_failures"], before + 2) << counters.dump();
 }
 
 TEST_F(HttpsTest, PlainHttpToTheTlsPortGetsA400SayingHttpsAndTheServerKeepsServing) {

@@ -86,6 +86,9 @@ class Counters : public metrics::Registry {
       *this, {"http_connections_refused", "HTTP connections refused (503, then closed) at IOTD_HTTP_MAX_CONNECTIONS"}};
   Counter http_rate_limited{
       *this, {"http_rate_limited", "HTTP writes answered 429 by IOTD_RATE_LIMIT_WRITES"}};
+  // TLS (docs/architecture.md §19): untrusted certificates, old protocols, scanners.
+  Counter http_tls_handshake_failures{
+      *this, {"http_tls_handshake_failures", "HTTPS connections closed because their TLS handshake failed"}};
 
   // Retention (docs/architecture.md §17): rows deleted by table, and the runs.
   metrics::LabelledCounter retention_deleted_rows{
