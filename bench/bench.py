@@ -371,6 +371,7 @@ class Bench:
         when more than one): first publish to the poll that sees all n rows stored."""
         db_url = self.fresh_db("postgresql")
         db_name = db_url.rsplit("/", 1)[1]
+        run_id = self.counter
         procs = []
         try:
             for i in range(instances):
@@ -378,7 +379,9 @@ class Bench:
                 env = self.iotd_env(db_url, port)
                 env["IOTD_INSTANCE_ID"] = f"scale{self.counter}-{i}"
                 if instances > 1:
-                    env["IOTD_MQTT_SHARE_GROUP"] = "iotd"
+                    # A group of its own per run: the stopped members of an earlier run keep
+                    # their persistent sessions, and mosquitto still gives them a share.
+                    env["IOTD_MQTT_SHARE_GROUP"] = f"iotd-run{run_id}"
                 p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
                 p.http = f"http://127.0.0.1:{port}"
                 procs.append(p)

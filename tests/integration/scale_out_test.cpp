@@ -274,6 +274,47 @@ void two_instances_one_killed(const std::string& version) {
               latest_differs, kDevices);
 }
 
+// A member stopped for good keeps its persistent session, and mosquitto keeps giving that
+// session its share of the group. Retiring it (docs/scaling.md §2): run it once more with a
+// short IOTD_MQTT_SESSION_EXPIRY, which stores what its session held and lets the session end.
+TEST(ScaleOut, AStoppedMembersSessionKeepsItsShareUntilTheMemberIsRetired) {
+  if (!have_postgresql()) GTEST_SKIP() << "PostgreSQL is not installed";
+  TempDir dir;
+  MosquittoServer broker;
+  DatabaseServer db("postgresql");
+  auto env_of = [&](const std::string& id, const std::string& expiry) {
+    return std::map<std::string, std::string>{{"IOTD_DATABASE_URL", db.url()},
+                                              {"IOTD_MQTT_SHARE_GROUP", "iotd"},
+                                              {"IOTD_INSTANCE_ID", id},
+                                              {"IOTD_MQTT_CLIENT_ID", "iotd-retire-" + id},
+                                              {"IOTD_MQTT_SESSION_EXPIRY", expiry}};
+  };
+  IotdProcess a({dir / "a", broker.url(), env_of("a", "86400s")});
+  {
+    IotdProcess b({dir / "b", broker.url(), env_of("b", "86400s")});
+    ASSERT_TRUE(eventually([&] { return connected(a) && connected(b); }, 15s)) << a.log() << b.log();
+    ASSERT_EQ(b.stop(), 0);
+  }
+  ASSERT_EQ(publish_all(broker.url(), "retire-pub-1", numbered(0, 1000, 10), 1).acknowledged, 1000u);
+  ASSERT_TRUE(eventually([&] { return stored(db.url()) >= 400; }, 30s)) << a.log();
+  std::this_thread::sleep_for(1s);
+  const auto while_away = stored(db.url());
+  EXPECT_LT(while_away, 1000) << "the stopped member's session got no share";
+  {
+    // Retire b: its queued share is stored, then its session ends 1 s after it leaves.
+    IotdProcess b({dir / "b", broker.url(), env_of("b", "1s")});
+    ASSERT_TRUE(eventually([&] { return stored(db.url()) >= 1000; }, 30s)) << b.log();
+    ASSERT_EQ(b.stop(), 0);
+  }
+  std::this_thread::sleep_for(2500ms);
+  ASSERT_EQ(publish_all(broker.url(), "retire-pub-2", numbered(1000, 1000, 10), 1).acknowledged, 1000u);
+  ASSERT_TRUE(eventually([&] { return stored(db.url()) >= 2000; }, 30s)) << "a alone gets everything now\n"
+                                                                           << a.log();
+  expect_exactly(db.url(), 2000);
+  std::printf("[ retire ] %lld of 1000 stored while the stopped member's session held its share\n",
+              static_cast<long long>(while_away));
+}
+
 TEST(ScaleOut, TwoInstancesShareTheStreamAndAKilledOneLosesNothingMqtt5) { two_instances_one_killed("5"); }
 
 TEST(ScaleOut, TwoInstancesShareTheStreamAndAKilledOneLosesNothingMqtt311) { two_instances_one_killed("3.1.1"); }
