@@ -209,10 +209,21 @@ struct App::Impl {
     jo.fsync = journal::parse_fsync_policy(cfg.journal_fsync);
     jo.max_bytes = cfg.journal_max_bytes;
     jo.segment_bytes = cfg.journal_segment_bytes;
-    // Scale-out (issue 13): one instance id per journal directory, recorded in it.
-    journal::check_journal_owner(cfg.journal_dir, cfg.instance_id);
+    // Scale-out (issue 13): one instance id per journal directory, recorded in it. Enforced
+    // when IOTD_INSTANCE_ID is set; the default (the host name) changes with every new
+    // container, and then the directory is taken over as before (docs/scaling.md §2).
+    const auto id_value = cfg.values.find("IOTD_INSTANCE_ID");
+    const bool id_given = id_value != cfg.values.end() && !id_value->second.empty();
+    if (id_given) {
+      journal::check_journal_owner(cfg.journal_dir, cfg.instance_id);
+    } else if (auto owner = journal::journal_owner(cfg.journal_dir); owner && *owner != cfg.instance_id) {
+      spdlog::warn("journal {} was recorded for instance '{}'; taken over as '{}' (the host name, "
+                   "IOTD_INSTANCE_ID is not set): its frames are replayed under the new checkpoint "
+                   "and content dedup drops what was committed; set IOTD_INSTANCE_ID",
+                   cfg.journal_dir, *owner, cfg.instance_id);
+    }
     journal = std::make_unique<journal::Journal>(jo);
-    journal::record_journal_owner(cfg.journal_dir, cfg.instance_id);
+    journal::record_journal_owner(cfg.journal_dir, cfg.instance_id, /*replace=*/!id_given);
     const auto& rec = journal->recovery();
     if (rec.truncated_bytes || rec.quarantined_segments)
       spdlog::warn("journal recovery: truncated {} torn bytes, quarantined {} segment(s)",

@@ -52,8 +52,9 @@ void check_journal_owner(const fs::path& dir, const std::string& instance_id) {
                           dir.string() + "` (docs/scaling.md §2)");
 }
 
-void record_journal_owner(const fs::path& dir, const std::string& instance_id) {
-  if (journal_owner(dir)) return;
+void record_journal_owner(const fs::path& dir, const std::string& instance_id, bool replace) {
+  const auto owner = journal_owner(dir);
+  if (owner && (!replace || *owner == instance_id)) return;
   const fs::path file = dir / kInstanceFile;
   const fs::path tmp = dir / (std::string(kInstanceFile) + ".tmp");
   {

@@ -145,8 +145,16 @@ TEST(ScaleOut, AJournalDirectoryRecordsItsInstanceAndRefusesAnother) {
   EXPECT_NE(r.out.find("belongs to instance 'node-a'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("iotd replay-journal"), std::string::npos) << r.out;
   // Its own id still starts.
-  IotdProcess again({dir / "a", "", {{"IOTD_INSTANCE_ID", "node-a"}}});
-  EXPECT_EQ(again.stop(), 0);
+  {
+    IotdProcess again({dir / "a", "", {{"IOTD_INSTANCE_ID", "node-a"}}});
+    EXPECT_EQ(again.stop(), 0);
+  }
+  // Without IOTD_INSTANCE_ID (the host name, new with every container) the directory is
+  // taken over with a warning, as before the file existed.
+  IotdProcess by_host({dir / "a", "", {{"IOTD_INSTANCE_ID", ""}}});
+  EXPECT_EQ(by_host.stop(), 0);
+  EXPECT_NE(by_host.log().find("taken over as"), std::string::npos) << by_host.log();
+  EXPECT_NE(slurp(dir / "a" / "journal" / "instance"), "node-a\n");
 }
 
 // A dead instance's journal, committed by `iotd replay-journal` from elsewhere: the journal

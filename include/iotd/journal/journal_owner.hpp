@@ -28,8 +28,10 @@ std::optional<std::string> journal_owner(const std::filesystem::path& dir);
 // passes.
 void check_journal_owner(const std::filesystem::path& dir, const std::string& instance_id);
 
-// Records `instance_id` in `dir` (written to a temporary file, fsynced and renamed) unless it
-// is already recorded. Throws std::runtime_error when the file cannot be written.
-void record_journal_owner(const std::filesystem::path& dir, const std::string& instance_id);
+// Records `instance_id` in `dir` (written to a temporary file, fsynced and renamed) unless an
+// id is already recorded there (`replace`: unless that id is already recorded). Throws
+// std::runtime_error when the file cannot be written.
+void record_journal_owner(const std::filesystem::path& dir, const std::string& instance_id,
+                          bool replace = false);
 
 }  // namespace iotd::journal
