@@ -223,7 +223,11 @@ struct App::Impl {
                    cfg.journal_dir, *owner, cfg.instance_id);
     }
     journal = std::make_unique<journal::Journal>(jo);
-    journal::record_journal_owner(cfg.journal_dir, cfg.instance_id, /*replace=*/!id_given);
+    try {
+      journal::record_journal_owner(cfg.journal_dir, cfg.instance_id, /*replace=*/!id_given);
+    } catch (const std::exception& e) {  // a full disk: the journal reports it on its own
+      spdlog::warn("journal: cannot record this instance's id: {}", e.what());
+    }
     const auto& rec = journal->recovery();
     if (rec.truncated_bytes || rec.quarantined_segments)
       spdlog::warn("journal recovery: truncated {} torn bytes, quarantined {} segment(s)",
