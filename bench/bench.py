@@ -364,6 +364,82 @@ class Bench:
             self.row(f"  CPU per 1,000 msgs (iotd, same runs)", median([r["cpu_ms_per_1000"] for r in runs]),
                      "ms", None, None, None, None, [r["cpu_ms_per_1000"] for r in runs], "")
 
+    # ---- scale-out (issue 13, docs/scaling.md §2) ----------------------------------------
+
+    def scale_run(self, instances, devices, n):
+        """n QoS 1 messages into `instances` iotd on one PostgreSQL database (a share group
+        when more than one): first publish to the poll that sees all n rows stored."""
+        db_url = self.fresh_db("postgresql")
+        db_name = db_url.rsplit("/", 1)[1]
+        run_id = self.counter
+        procs = []
+        try:
+            for i in range(instances):
+                port = free_port()
+                env = self.iotd_env(db_url, port)
+                env["IOTD_INSTANCE_ID"] = f"scale{self.counter}-{i}"
+                if instances > 1:
+                    # A group of its own per run: the stopped members of an earlier run keep
+                    # their persistent sessions, and mosquitto still gives them a share.
+                    env["IOTD_MQTT_SHARE_GROUP"] = f"iotd-run{run_id}"
+                p = self.procs.start([self.bin["iotd"]], self.path(f"iotd{self.counter}.log"), env=env)
+                p.http = f"http://127.0.0.1:{port}"
+                procs.append(p)
+            for p in procs:
+                def connected(p=p):
+                    if p.poll() is not None:
+                        raise BenchError(f"iotd exited {p.returncode}; see {p.log_path}")
+                    status, body = http_get(p.http + "/api/v1/health")
+                    return status == 200 and json.loads(body)["mqtt"]["connected"]
+                wait_until(connected, 30, "iotd to be ready with MQTT connected", interval=0.05)
+            cpu0 = sum(proc_stat(p.pid)[0] for p in procs)
+            pub = self.sim(1, devices, messages=n)
+            deadline = time.time() + 300
+            while True:
+                stored = int(self.psql(db_name, "SELECT COUNT(*) FROM messages"))
+                if stored >= n:
+                    done = time.time()
+                    break
+                if time.time() > deadline:
+                    raise BenchError(f"{instances} instance(s) stored {stored} of {n}")
+                time.sleep(0.05)
+            cpu1 = sum(proc_stat(p.pid)[0] for p in procs)
+            shares = []
+            for p in procs:
+                status, body = http_get(p.http + "/metrics")
+                m = re.search(r"^iotd_messages_stored_total (\d+)$", body.decode(), re.M) if status == 200 else None
+                shares.append(int(m.group(1)) if m else -1)
+        finally:
+            for p in procs:
+                self.procs.stop(p)
+        secs = done - pub["first_publish_us"] / 1e6
+        return {"rate": n / secs if secs > 0 else None, "shares": shares,
+                "cpu_ms_per_1000": (cpu1 - cpu0) * 1e3 / n * 1000, "publish_rate": pub["rate"]}
+
+    def bench_scale(self):
+        if not self.pg:
+            self.notes.append("scale: PostgreSQL not installed, skipped.")
+            return
+        a, devices = self.a, 100
+        one, two = [], []
+        for i in range(a.runs):  # interleaved, so both see the same machine load
+            log(f"scale: 1 instance, run {i + 1}/{a.runs}")
+            one.append(self.scale_run(1, devices, a.messages))
+            log(f"scale: 2 instances in a share group, run {i + 1}/{a.runs}")
+            two.append(self.scale_run(2, devices, a.messages))
+        self.row(f"Scale-out: 1 iotd, PostgreSQL, QoS 1, {devices} devices ({a.messages} msgs)",
+                 median([r["rate"] for r in one]), "msg/s", None, None, None, None, [r["rate"] for r in one],
+                 f"publisher {median([r['publish_rate'] for r in one]):.0f} msg/s")
+        self.row(f"Scale-out: 2 iotd, IOTD_MQTT_SHARE_GROUP, same database", median([r["rate"] for r in two]),
+                 "msg/s", "1 iotd (same run)", median([r["rate"] for r in one]), "msg/s", None,
+                 [r["rate"] for r in two],
+                 "shares " + ", ".join("/".join(str(x) for x in r["shares"]) for r in two),
+                 ratios=[t["rate"] / o["rate"] for t, o in zip(two, one) if t["rate"] and o["rate"]])
+        self.row("  CPU per 1,000 msgs, 1 iotd", median([r["cpu_ms_per_1000"] for r in one]), "ms", None, None,
+                 None, None, [r["cpu_ms_per_1000"] for r in one], "")
+        self.row("  CPU per 1,000 msgs, 2 iotd (sum)", median([r["cpu_ms_per_1000"] for r in two]), "ms", None,
+                 None, None, None, [r["cpu_ms_per_1000"] for r in two], "")
+
     # ---- database write path ----------------------------------------------------------
 
     def bench_store(self):
@@ -949,10 +1025,10 @@ http {{
         a = self.a
         try:
             self.start_mosquitto()
-            if "store" in a.only or (({"ingest", "http_ingest", "retention"} & a.only) and not a.quick):
+            if "store" in a.only or "scale" in a.only or (({"ingest", "http_ingest", "retention"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
             header = self.machine()
-            for part in ["ingest", "store", "http", "http_ingest", "resources", "live", "conns", "retention"]:
+            for part in ["ingest", "store", "http", "http_ingest", "resources", "live", "conns", "retention", "scale"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:

@@ -8,6 +8,7 @@
 #   bench/run.sh --quick         seconds; what CI runs to keep the benchmark working
 #   bench/run.sh --help          the options (runs, sizes, --only ingest,store,http,http_ingest,resources)
 #   bench/run.sh --only retention  ingest while retention deletes a large backlog vs off (not in the default run)
+#   bench/run.sh --only scale      1 iotd vs 2 in one share group on PostgreSQL (docs/scaling.md §2; not in the default run)
 # BENCH_NO_BUILD=1 skips the install and build steps.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -7,6 +7,7 @@
 #include "iotd/app/app.hpp"
 #include "iotd/config/config.hpp"
 #include "iotd/core/build_info.hpp"
+#include "iotd/journal/journal_owner.hpp"
 
 extern char** environ;
 
@@ -41,12 +42,17 @@ int main(int argc, char** argv) {
     // Before any thread exists (setup_logging starts spdlog's flusher): every thread
     // inherits the mask, so SIGTERM/SIGINT reach only wait_for_shutdown()'s sigwait and
     // never kill the process with the default action on another thread.
-    if (inv.command != "migrate") app::block_shutdown_signals();
+    if (inv.command != "migrate" && inv.command != "replay-journal") app::block_shutdown_signals();
     app::setup_logging(inv.config);
     for (const auto& w : inv.warnings) spdlog::warn("{}", w);
     if (inv.command == "migrate") return app::run_migrate(inv.config);
+    if (inv.command == "replay-journal") return app::run_replay_journal(inv);
     app::App service(inv.config);
     return service.wait_for_shutdown();
+  } catch (const journal::JournalOwnerError& e) {  // a configuration mistake (issue 13)
+    spdlog::critical("cannot start: {}", e.what());
+    spdlog::shutdown();
+    return 2;
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     spdlog::shutdown();

@@ -1,4 +1,5 @@
 #include "iotd/app/app.hpp"
+#include "app_parts.hpp"
 
 #include <signal.h>
 
@@ -29,6 +30,8 @@
 #include "iotd/live/hub.hpp"
 #include "iotd/live/stream_routes.hpp"
 #include "iotd/journal/journal.hpp"
+#include "iotd/journal/journal_owner.hpp"
+#include "iotd/pipeline/share_group.hpp"
 #include "iotd/mqtt/mqtt_source.hpp"
 #include "iotd/pipeline/decoder.hpp"
 #include "iotd/pipeline/topic.hpp"
@@ -84,6 +87,18 @@ std::vector<pipeline::TopicTemplate> topic_templates(const config::Config& c) {
   }
 }
 
+// What iotd subscribes to: each template's filter, as $share/<group>/<filter> under
+// IOTD_MQTT_SHARE_GROUP (issue 13, docs/scaling.md §2). The command ack topic is shared too:
+// an ack updates its commands row in the database, so any one member may store it.
+std::vector<std::string> subscription_filters(const config::Config& c,
+                                              const std::vector<pipeline::TopicTemplate>& topics) {
+  try {
+    return pipeline::subscription_filters(topics, c.mqtt_share_group);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("IOTD_MQTT_SHARE_GROUP=\"") + c.mqtt_share_group + "\": " + e.what());
+  }
+}
+
 storage::ConnectionSpec connection_spec(const config::Config& c) {
   try {
     return storage::parse_database_url(c.database_url);
@@ -93,6 +108,13 @@ storage::ConnectionSpec connection_spec(const config::Config& c) {
 }
 
 }  // namespace
+
+// For `iotd replay-journal` (replay_journal.cpp, issue 13): the same parts App starts from.
+namespace detail {
+pipeline::DecoderOptions decoder_options_of(const config::Config& c) { return decoder_options(c); }
+std::vector<pipeline::TopicTemplate> topic_templates_of(const config::Config& c) { return topic_templates(c); }
+storage::ConnectionSpec connection_spec_of(const config::Config& c) { return connection_spec(c); }
+}  // namespace detail
 
 void block_shutdown_signals() {
   sigset_t set;
@@ -113,7 +135,7 @@ int run_migrate(const config::Config& cfg) {
 
 void check_startup_config(const config::Config& cfg) {
   decoder_options(cfg);
-  topic_templates(cfg);
+  subscription_filters(cfg, topic_templates(cfg));
   connection_spec(cfg);
   try {
     journal::parse_fsync_policy(cfg.journal_fsync);
@@ -162,6 +184,7 @@ struct App::Impl {
   explicit Impl(config::Config c) : cfg(std::move(c)) {
     auto decoder = decoder_options(cfg);
     auto topics = topic_templates(cfg);
+    const auto filters = subscription_filters(cfg, topics);
     spec = connection_spec(cfg);
 
     // Database unreachable at start-up (issue 12): exit with a message rather than wait;
@@ -186,7 +209,25 @@ struct App::Impl {
     jo.fsync = journal::parse_fsync_policy(cfg.journal_fsync);
     jo.max_bytes = cfg.journal_max_bytes;
     jo.segment_bytes = cfg.journal_segment_bytes;
+    // Scale-out (issue 13): one instance id per journal directory, recorded in it. Enforced
+    // when IOTD_INSTANCE_ID is set; the default (the host name) changes with every new
+    // container, and then the directory is taken over as before (docs/scaling.md §2).
+    const auto id_value = cfg.values.find("IOTD_INSTANCE_ID");
+    const bool id_given = id_value != cfg.values.end() && !id_value->second.empty();
+    if (id_given) {
+      journal::check_journal_owner(cfg.journal_dir, cfg.instance_id);
+    } else if (auto owner = journal::journal_owner(cfg.journal_dir); owner && *owner != cfg.instance_id) {
+      spdlog::warn("journal {} was recorded for instance '{}'; taken over as '{}' (the host name, "
+                   "IOTD_INSTANCE_ID is not set): its frames are replayed under the new checkpoint "
+                   "and content dedup drops what was committed; set IOTD_INSTANCE_ID",
+                   cfg.journal_dir, *owner, cfg.instance_id);
+    }
     journal = std::make_unique<journal::Journal>(jo);
+    try {
+      journal::record_journal_owner(cfg.journal_dir, cfg.instance_id, /*replace=*/!id_given);
+    } catch (const std::exception& e) {  // a full disk: the journal reports it on its own
+      spdlog::warn("journal: cannot record this instance's id: {}", e.what());
+    }
     const auto& rec = journal->recovery();
     if (rec.truncated_bytes || rec.quarantined_segments)
       spdlog::warn("journal recovery: truncated {} torn bytes, quarantined {} segment(s)",
@@ -297,7 +338,7 @@ struct App::Impl {
       mo.client_id = cfg.mqtt_client_id;
       mo.username = cfg.mqtt_username;
       mo.password = cfg.mqtt_password;
-      for (const auto& t : topics) mo.filters.push_back(t.filter());
+      mo.filters = filters;
       mo.qos = cfg.mqtt_qos;
       mo.version = cfg.mqtt_version;
       mo.keepalive = cfg.mqtt_keepalive;

@@ -28,6 +28,7 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_DATABASE_URL", "sqlite:///data/iotd.db", "sqlite:///relative.db, sqlite:////absolute.db, postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db", "database", Secret::url_password},
     {"IOTD_MQTT_URL", "tcp://127.0.0.1:1883", "broker URL: tcp:// (or mqtt://), or ssl:// (or mqtts://) for TLS; empty disables MQTT", "mqtt"},
     {"IOTD_MQTT_TOPICS", "sensors/{device_id}/data,sensors/{device_id},iot/{device_id}/telemetry", "comma-separated topic templates; {device_id} (or a single +) marks the device id level", "mqtt"},
+    {"IOTD_MQTT_SHARE_GROUP", "", "scale-out: subscribe every topic (and the command ack topic) as $share/<group>/<filter> so that the instances sharing the group split the stream (docs/scaling.md); empty: plain subscriptions", "mqtt"},
     {"IOTD_MQTT_CLIENT_ID", "", "MQTT client id (default iotd-<instance id>); keep it stable: the broker keeps the session under it", "mqtt"},
     {"IOTD_MQTT_USERNAME", "", "broker user name", "mqtt"},
     {"IOTD_MQTT_PASSWORD", "", "broker password", "mqtt", Secret::value},
@@ -200,6 +201,10 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
       c.mqtt_url.rfind("mqtt://", 0) != 0 && c.mqtt_url.rfind("mqtts://", 0) != 0)
     fail("IOTD_MQTT_URL", c.mqtt_url, "must start with tcp://, ssl://, mqtt:// or mqtts://");
   c.mqtt_topics = get("IOTD_MQTT_TOPICS");
+  // Scale-out (issue 13): the group name itself; templates are checked against it at start-up.
+  c.mqtt_share_group = get("IOTD_MQTT_SHARE_GROUP");
+  if (!c.mqtt_share_group.empty() && c.mqtt_share_group.find_first_of("/+# \t") != std::string::npos)
+    fail("IOTD_MQTT_SHARE_GROUP", c.mqtt_share_group, "a share group name cannot hold '/', '+', '#' or spaces");
   c.instance_id = get("IOTD_INSTANCE_ID");
   if (c.instance_id.empty()) c.instance_id = host_name();
   c.mqtt_client_id = get("IOTD_MQTT_CLIENT_ID");
@@ -422,12 +427,13 @@ Invocation parse_invocation(const std::vector<std::string>& args, const std::vec
       flags[std::string(hit->env)] = value;
       continue;
     }
-    if (!command_seen && (a == "run" || a == "migrate" || a == "config" || a == "check-config")) {
+    if (!command_seen && (a == "run" || a == "migrate" || a == "config" || a == "check-config" ||
+                          a == "replay-journal")) {
       inv.command = a;
       command_seen = true;
       continue;
     }
-    throw ConfigError("unexpected argument `" + a + "` (commands: run, migrate, check-config; see iotd --help)");
+    throw ConfigError("unexpected argument `" + a + "` (commands: run, migrate, check-config, replay-journal; see iotd --help)");
   }
 
   std::map<std::string, std::string> envs;
@@ -477,7 +483,7 @@ Invocation parse_invocation(const std::vector<std::string>& args, const std::vec
 std::string help_text() {
   std::ostringstream o;
   o << "iotd: IoT telemetry backend (MQTT/HTTP in, SQL, REST/WebSocket out)\n\n"
-       "Usage: iotd [run|migrate|check-config] [--config FILE] [--strict-env] [--<setting> VALUE]...\n"
+       "Usage: iotd [run|migrate|check-config|replay-journal] [--config FILE] [--strict-env] [--<setting> VALUE]...\n"
        "       iotd config --example | --markdown\n"
        "       iotd --help | --version\n\n"
        "Commands:\n"
@@ -487,7 +493,10 @@ std::string help_text() {
        "                print the effective configuration with each value's source\n"
        "                (default, file, env, flag), secrets masked; exit 0 if valid, 2 if not\n"
        "  config        the same as check-config; with --example or --markdown, print the\n"
-       "                example config file or the README settings table\n\n"
+       "                example config file or the README settings table\n"
+       "  replay-journal  --journal-dir DIR [--instance-id ID]: commit a dead instance's\n"
+       "                journal into the database (ID: the one recorded in DIR), then rename\n"
+       "                DIR to DIR.replayed-<time>; exit 0 when done (docs/scaling.md)\n\n"
        "Every setting is a flag (--http-listen 0.0.0.0:8080), an environment variable\n"
        "(IOTD_HTTP_LISTEN) or a line in the IOTD_CONFIG / --config file (http_listen = ...).\n"
        "Precedence: flag > environment > file > default.\n";

@@ -23,6 +23,12 @@ void check_startup_config(const config::Config& cfg);
 // configuration with sources and secrets masked on stdout; 0 if valid, 2 if not.
 int run_check_config(const config::Invocation& inv);
 
+// `iotd replay-journal --journal-dir DIR [--instance-id ID]` (issue 13, docs/scaling.md §2):
+// commits a dead instance's journal into the database under that instance's checkpoint,
+// then renames DIR to DIR.replayed-<UTC time>. ID defaults to the one recorded in DIR.
+// Returns 0 when done, 2 on a usage error, 1 when the journal cannot be committed.
+int run_replay_journal(const config::Invocation& inv);
+
 class App {
  public:
   // Starts everything (database, migrations, journal, writer, HTTP, MQTT) and prints the

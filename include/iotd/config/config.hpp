@@ -51,6 +51,7 @@ struct Config {
   // mqtt
   std::string mqtt_url;              // empty: MQTT disabled
   std::string mqtt_topics;
+  std::string mqtt_share_group;      // scale-out: "$share/<group>/" before each filter; empty: off
   std::string mqtt_client_id;
   std::string mqtt_username, mqtt_password;
   int mqtt_qos = 1;
