@@ -207,6 +207,7 @@ struct App::Impl {
     wo.retention.alerts = cfg.retention_alerts;
     wo.retention.rejects = cfg.retention_rejects;
     wo.retention.interval = cfg.retention_interval;
+    wo.cluster = cfg.cluster;  // several instances (issue 13, docs/architecture.md §21)
     journal_input = std::make_unique<ingest::JournalInput>(*journal);
     http_ingest = std::make_unique<ingest::SubmissionQueue>();
     command_acks = std::make_unique<ingest::StoringAckSink>(counters);

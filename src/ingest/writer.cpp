@@ -557,6 +557,7 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   const auto begun = std::chrono::steady_clock::now();
   store_.begin();
   auto ids = store_.insert_messages(p.readings);
+  if (opts_.cluster) load_shared_alarms(p, ids, book);
   std::vector<std::size_t> stored;
   stored.reserve(p.readings.size());
   for (std::size_t i = 0; i < p.readings.size(); ++i) {
@@ -653,6 +654,29 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
     }
     ev.alerts = std::move(changed);
     listener_(std::move(ev));
+  }
+}
+
+// Several instances (docs/architecture.md §21): the alarms of the batch's devices as all
+// instances committed them, read under the devices' row locks (held until this commit), so
+// that an alarm another instance raised is updated or cleared here, not raised again.
+void Writer::load_shared_alarms(const Prepared& p, const std::vector<std::optional<std::int64_t>>& ids,
+                                AlarmBook& book) {
+  std::vector<std::string> devices;
+  for (std::size_t i = 0; i < p.readings.size(); ++i)
+    if (ids[i]) devices.push_back(p.readings[i].device_id);
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  if (devices.empty()) return;
+  auto alerts = store_.lock_alarm_state(devices);
+  if (!alerts) return;
+  for (const auto& d : devices) {
+    auto it = book.active.lower_bound(AlarmKey{d, std::string()});
+    while (it != book.active.end() && it->first.first == d) it = book.active.erase(it);
+  }
+  for (auto& a : *alerts) {
+    AlarmKey key{a.device_id, a.metric};
+    book.active.insert_or_assign(std::move(key), std::move(a));
   }
 }
 

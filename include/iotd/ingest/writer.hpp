@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -49,6 +50,9 @@ struct WriterOptions {
   std::chrono::milliseconds retry_max{5000};
   // Retention (docs/architecture.md §17): steps run on the writer thread between commits.
   RetentionOptions retention;
+  // Several instances on one database (IOTD_CLUSTER, docs/architecture.md §21): before the
+  // rules run, each batch locks its devices' rows and reloads their active alarms.
+  bool cluster = false;
 };
 
 // What one commit made visible; handed to the listener (live stream) after the commit.
@@ -110,6 +114,8 @@ class Writer {
   DecodedFrame decode_frame(InputMessage msg) const;
   void commit(Prepared& p, std::span<DecodedFrame> frames);
   void commit_poisoned(DecodedFrame& df, const std::string& what);
+  void load_shared_alarms(const Prepared& p, const std::vector<std::optional<std::int64_t>>& ids,
+                          AlarmBook& book);
   void notify_committed(std::span<DecodedFrame> frames);
   static void abandon(std::span<DecodedFrame> frames);
   const InputMessage* last_durable(std::span<DecodedFrame> frames) const;
