@@ -27,6 +27,7 @@
 #include "iotd/ingest/submission_queue.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/live/hub.hpp"
+#include "iotd/cluster/relay.hpp"
 #include "iotd/live/stream_routes.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/mqtt/mqtt_source.hpp"
@@ -149,6 +150,9 @@ struct App::Impl {
   http::Router router;
   // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
   http::DeviceKeys device_keys;
+  // Several instances (IOTD_CLUSTER on PostgreSQL, docs/architecture.md §21): relays other
+  // instances' commits to the hub and their rule and device changes to the writer and keys.
+  std::unique_ptr<cluster::ClusterRelay> relay;
   std::unique_ptr<http::Server> server;
   // Also the outbound MqttPublisher (commands) once connected; null when MQTT is disabled.
   std::unique_ptr<mqtt::MqttSource> mqtt;
@@ -239,6 +243,36 @@ struct App::Impl {
     ctx.device_keys = &device_keys;
     ctx.device_changed = [w = writer.get()](const std::string& id) { w->device_changed(id); };
     ctx.commands = command_service.get();
+    // Several instances (issue 13, docs/architecture.md §21): other instances' commits reach
+    // this hub, their rule and device changes this writer and key map; ours are announced.
+    if (cfg.cluster && spec.dialect == "postgresql") {
+      cluster::RelayHandlers rh;
+      rh.commit = [h = hub.get()](ingest::CommitEvent&& ev) { h->publish(std::move(ev)); };
+      rh.rules_changed = [w = writer.get()] { w->reload_rules(); };
+      rh.device_changed = [this](const std::string& id) {
+        writer->device_changed(id);
+        device_keys.load(repo->device_keys());
+      };
+      rh.resync = [this] {
+        writer->reload_rules();
+        device_keys.load(repo->device_keys());
+      };
+      relay = std::make_unique<cluster::ClusterRelay>(spec.connect_string, cfg.instance_id, *repo, std::move(rh));
+      relay->start();
+      ctx.rules_changed = [w = writer.get(), r = relay.get()] {
+        w->reload_rules();
+        r->announce_rules();
+      };
+      ctx.device_changed = [w = writer.get(), r = relay.get()](const std::string& id) {
+        w->device_changed(id);
+        r->announce_device(id);
+      };
+    } else if (cfg.cluster) {
+      spdlog::warn("IOTD_CLUSTER: {} has no LISTEN/NOTIFY: alarm state is shared, but live streams show only "
+                   "this instance's commits and rule/device changes on other instances apply here only "
+                   "after a restart",
+                   spec.display);
+    }
     // HTTP ingest (issue 9): answered after the commit or 503 at IOTD_INGEST_TIMEOUT.
     ctx.ingest = http_ingest.get();
     ctx.ingest_timeout = cfg.ingest_timeout;
@@ -465,6 +499,7 @@ struct App::Impl {
     spdlog::info("draining {} journal frame(s) into the database", backlog);
     writer->stop(std::chrono::seconds(30));
     http_ingest->close();  // what the writer could not commit is answered as not stored
+    if (relay) relay->stop();  // before the hub it feeds
     hub->stop();  // no delivery may hold a session while the server goes
     server->stop();
     journal->sync();

@@ -1,5 +1,6 @@
 #include "iotd/ingest/writer.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -586,6 +587,7 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   if (!p.acks.empty() && ack_sink_) ack_sink_->apply(store_, p.acks);
   if (!p.rejects.empty()) store_.insert_rejects(p.rejects);
   if (checkpoint) store_.save_checkpoint(opts_.instance_id, {checkpoint_id_, checkpoint->seq});
+  if (opts_.cluster && (!stored.empty() || !changed.empty())) notify_cluster(ids, changed);
   store_.commit();
   // Healthy again before anything shows this commit (committed_seq_ below), so whoever sees
   // the commit also sees database_ok().
@@ -677,6 +679,25 @@ void Writer::load_shared_alarms(const Prepared& p, const std::vector<std::option
   for (auto& a : *alerts) {
     AlarmKey key{a.device_id, a.metric};
     book.active.insert_or_assign(std::move(key), std::move(a));
+  }
+}
+
+// Several instances (docs/architecture.md §21): the ids this transaction stored, sent to the
+// other instances' relays when it commits, in chunks under PostgreSQL's 8000-byte payload
+// limit: {"i": instance id, "m": [message ids], "a": [alert ids]}.
+void Writer::notify_cluster(const std::vector<std::optional<std::int64_t>>& ids,
+                            const std::vector<storage::Alert>& alerts) {
+  constexpr std::size_t kPerNotification = 400;  // ids of up to 19 digits: < 8000 bytes
+  std::vector<std::int64_t> all;
+  for (const auto& id : ids)
+    if (id) all.push_back(*id);
+  std::size_t m = 0, a = 0;
+  while (m < all.size() || a < alerts.size()) {
+    nlohmann::json j{{"i", opts_.instance_id}, {"m", nlohmann::json::array()}, {"a", nlohmann::json::array()}};
+    std::size_t n = 0;
+    for (; m < all.size() && n < kPerNotification; ++m, ++n) j["m"].push_back(all[m]);
+    for (; a < alerts.size() && n < kPerNotification; ++a, ++n) j["a"].push_back(alerts[a].id);
+    store_.notify(std::string(kClusterCommitChannel), j.dump());
   }
 }
 

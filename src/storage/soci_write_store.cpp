@@ -310,6 +310,15 @@ class SociWriteStore final : public WriteStore {
     });
   }
 
+  void notify(const std::string& channel, const std::string& payload) override {
+    if (d_.kind != detail::Dialect::postgresql) return;
+    guarded([&] {
+      require_tx("notify");
+      std::string c = channel, p = payload;
+      *sql_ << "SELECT pg_notify(:c, :p)", soci::use(c), soci::use(p);
+    });
+  }
+
   void commit() override {
     guarded([&] {
       require_tx("commit");

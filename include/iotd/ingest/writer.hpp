@@ -59,6 +59,10 @@ struct WriterOptions {
 // rejects.reason of an HTTP message whose payload names another device than its key's.
 inline constexpr std::string_view kDeviceMismatch = "device_mismatch";
 
+// Several instances (docs/architecture.md §21): the PostgreSQL channel the writer NOTIFYs
+// each commit's message and alert ids on.
+inline constexpr std::string_view kClusterCommitChannel = "iotd_commits";
+
 struct CommitEvent {
   std::vector<Reading> readings;       // stored (not deduplicated) readings, journal order
   std::vector<std::int64_t> reading_ids;  // their message row ids, parallel to readings
@@ -114,6 +118,8 @@ class Writer {
   DecodedFrame decode_frame(InputMessage msg) const;
   void commit(Prepared& p, std::span<DecodedFrame> frames);
   void commit_poisoned(DecodedFrame& df, const std::string& what);
+  void notify_cluster(const std::vector<std::optional<std::int64_t>>& ids,
+                      const std::vector<storage::Alert>& alerts);
   void load_shared_alarms(const Prepared& p, const std::vector<std::optional<std::int64_t>>& ids,
                           AlarmBook& book);
   void notify_committed(std::span<DecodedFrame> frames);

@@ -71,6 +71,12 @@ class WriteStore {
     (void)device_ids;
     return std::nullopt;
   }
+  // Several instances: a notification to the other instances, sent when the open
+  // transaction commits (PostgreSQL NOTIFY); the default and other databases: nothing.
+  virtual void notify(const std::string& channel, const std::string& payload) {
+    (void)channel;
+    (void)payload;
+  }
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
 
