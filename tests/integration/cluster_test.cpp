@@ -204,7 +204,8 @@ TEST_F(Cluster, RuleAndKeyChangesOnOneInstanceApplyOnTheOther) {
       << b->log();
   auto rotated = a->post("/api/v1/devices/meter-1/key", "", kAdmin);
   ASSERT_EQ(rotated.status, 200) << rotated.body;
-  EXPECT_TRUE(eventually([&] { return b->post("/api/v1/ingest", R"({"kwh": 2})", as_device).status == 401; }, 2s));
+  EXPECT_TRUE(eventually([&] { return b->post("/api/v1/ingest", R"({"kwh": 2})", as_device).status == 403; }, 2s))
+      << b->post("/api/v1/ingest", R"({"kwh": 2})", as_device).status << b->log();
   const std::map<std::string, std::string> new_key{{"X-API-Key", rotated.json()["api_key"].get<std::string>()},
                                                    {"Content-Type", "application/json"}};
   EXPECT_EQ(b->post("/api/v1/ingest", R"({"kwh": 3})", new_key).status, 201);
