@@ -164,24 +164,31 @@ TEST_F(Cluster, StreamOnOneInstanceCarriesTheOtherInstancesCommits) {
   EXPECT_FALSE(next(*ws, 500ms)) << "a frame arrived twice";
 }
 
-// Publish on A -> frame on B, one message at a time: the remote path's latency.
+// Publish on A -> frame on B, one message at a time: the remote path's latency, next to
+// the local path (publish on A -> frame on A) measured the same way in the same run. Each
+// publish opens its own MQTT connection (publish_all), which both figures include.
 TEST_F(Cluster, RemoteStreamLatency) {
   start(true);
-  auto ws = stream(*b, "/api/v1/stream?device_id=lat");
-  std::vector<double> ms;
-  for (int i = 0; i < 60; ++i) {
-    const auto t0 = Clock::now();
-    publish_all(broker.url(), "cluster-lat", {{"sensors/lat/data", "{\"n\": " + std::to_string(i) + "}"}}, 1);
-    auto f = next(*ws);
-    ASSERT_TRUE(f) << i << ws->error();
-    ASSERT_EQ((*f)["metrics"]["n"], i);
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  const double p50 = ms[ms.size() / 2], p99 = ms[ms.size() * 99 / 100];
-  std::printf("remote stream: publish (QoS 1, own connection) -> frame on the other instance: p50 %.1f ms, p99 %.1f ms (n=%zu)\n",
-              p50, p99, ms.size());
-  EXPECT_LT(p50, 1000);
+  auto measure = [&](IotdProcess& viewer, const std::string& device) {
+    auto ws = stream(viewer, "/api/v1/stream?device_id=" + device);
+    std::vector<double> ms;
+    for (int i = 0; i < 60; ++i) {
+      const auto t0 = Clock::now();
+      publish_all(broker.url(), "cluster-lat", {{"sensors/" + device + "/data", "{\"n\": " + std::to_string(i) + "}"}}, 1);
+      auto f = next(*ws);
+      EXPECT_TRUE(f) << i << ws->error();
+      if (!f) break;
+      EXPECT_EQ((*f)["metrics"]["n"], i);
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return std::pair{ms[ms.size() / 2], ms[ms.size() * 99 / 100]};
+  };
+  const auto remote = measure(*b, "lat");
+  const auto local = measure(*a, "lat2");
+  std::printf("publish (QoS 1, own connection) -> frame, n=60: other instance p50 %.1f ms p99 %.1f ms; "
+              "same instance p50 %.1f ms p99 %.1f ms\n", remote.first, remote.second, local.first, local.second);
+  EXPECT_LT(remote.first, 1000);
 }
 
 // A rule set on A applies to what B evaluates; a device key created or rotated on A is
