@@ -247,7 +247,10 @@ struct App::Impl {
     // this hub, their rule and device changes this writer and key map; ours are announced.
     if (cfg.cluster && spec.dialect == "postgresql") {
       cluster::RelayHandlers rh;
-      rh.commit = [h = hub.get()](ingest::CommitEvent&& ev) { h->publish(std::move(ev)); };
+      rh.commit = [this](ingest::CommitEvent&& ev) {
+        for (const auto& r : ev.readings) latest.apply(r);  // newer device time wins: any order
+        hub->publish(std::move(ev));
+      };
       rh.rules_changed = [w = writer.get()] { w->reload_rules(); };
       rh.device_changed = [this](const std::string& id) {
         writer->device_changed(id);

@@ -145,6 +145,10 @@ TEST_F(Cluster, StreamOnOneInstanceCarriesTheOtherInstancesCommits) {
   json frame = *f;
   frame.erase("type");
   EXPECT_EQ(frame, rows["data"][0]);
+  // B's latest values (served from its memory) have A's reading too.
+  auto latest = b->get("/api/v1/readings/latest?device_id=boiler");
+  ASSERT_EQ(latest.status, 200) << latest.body;
+  EXPECT_NE(latest.body.find("24.5"), std::string::npos) << latest.body;
 
   put_rule(*a, "temperature", R"({"max": 30})");
   publish_all(broker.url(), "cluster-pub", {{"sensors/boiler/data", R"({"temperature": 35.5})"}}, 1);
