@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <stdexcept>
 
 #include "iotd/core/log.hpp"
 
@@ -139,11 +141,9 @@ void ClusterRelay::handle(Conn& c, const std::string& channel, const std::string
                                "FROM messages m JOIN devices d ON d.pk = m.device_pk "
                                "WHERE m.id = ANY($1::bigint[]) ORDER BY m.id",
                                1, nullptr, params, nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      std::string err = PQerrorMessage(c.pg);
-      PQclear(r);
-      throw std::runtime_error("reading committed messages: " + err);
-    }
+    std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, &PQclear);  // also on a throw below
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+      throw std::runtime_error(std::string("reading committed messages: ") + PQerrorMessage(c.pg));
     for (int row = 0; row < PQntuples(r); ++row) {
       Reading rd;
       rd.device_id = PQgetvalue(r, row, 1);
@@ -155,7 +155,6 @@ void ClusterRelay::handle(Conn& c, const std::string& channel, const std::string
       ev.reading_ids.push_back(std::stoll(PQgetvalue(r, row, 0)));
       ev.readings.push_back(std::move(rd));
     }
-    PQclear(r);
   }
   for (const auto& id : j.at("a"))
     if (auto a = repo_.alert(id.get<std::int64_t>())) ev.alerts.push_back(std::move(*a));
