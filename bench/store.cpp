@@ -53,6 +53,8 @@ constexpr const char* kUsage =
     "  --tables T         insert reference: messages | all | both (default both)\n"
     "  --writer-conflict  insert reference: end the messages INSERT in the writer's conflict\n"
     "                     clause (dedup; PostgreSQL: RETURNING the stored keys)\n"
+    "  --cluster          drain: the writer of IOTD_CLUSTER=on (devices locked, alarms\n"
+    "                     reloaded and commits NOTIFYed per batch)\n"
     "  --runs K           repeat K times, report medians (default 1)\n"
     "  --timeout SEC      give up on a drain after SEC seconds (default 900)\n"
     "  --base-ms MS       device time of message 0 (default: the newest message is ~now);\n"
@@ -75,6 +77,7 @@ struct Args {
   std::optional<std::size_t> stmt_rows;
   bool ref_messages = true, ref_all = true;
   bool writer_conflict = false;
+  bool cluster = false;  // drain with IOTD_CLUSTER's writer (docs/architecture.md §21)
   std::size_t runs = 1;
   double timeout_s = 900;
   std::optional<std::int64_t> base_ms;
@@ -108,6 +111,10 @@ Args parse_args(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--json") {
       a.json = true;
+      continue;
+    }
+    if (flag == "--cluster") {
+      a.cluster = true;
       continue;
     }
     if (flag == "--writer-conflict") {
@@ -200,6 +207,7 @@ Json run_drain(const storage::ConnectionSpec& spec, const Workload& w, const Arg
   ingest::WriterOptions wo;
   wo.instance_id = "bench";
   wo.max_batch = a.batch;
+  wo.cluster = a.cluster;
   wo.topics = pipeline::parse_topic_templates("sensors/{device_id}/data");
   ingest::JournalInput input(journal);
   ingest::Writer writer(wo, {&input}, *store, latest, counters);

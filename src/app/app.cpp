@@ -28,6 +28,7 @@
 #include "iotd/ingest/submission_queue.hpp"
 #include "iotd/ingest/writer.hpp"
 #include "iotd/live/hub.hpp"
+#include "iotd/cluster/relay.hpp"
 #include "iotd/live/stream_routes.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/journal/journal_owner.hpp"
@@ -171,6 +172,9 @@ struct App::Impl {
   http::Router router;
   // Device key digests -> device ids, read by the route guard on the io threads (issue 9).
   http::DeviceKeys device_keys;
+  // Several instances (IOTD_CLUSTER on PostgreSQL, docs/architecture.md §21): relays other
+  // instances' commits to the hub and their rule and device changes to the writer and keys.
+  std::unique_ptr<cluster::ClusterRelay> relay;
   std::unique_ptr<http::Server> server;
   // Also the outbound MqttPublisher (commands) once connected; null when MQTT is disabled.
   std::unique_ptr<mqtt::MqttSource> mqtt;
@@ -248,6 +252,7 @@ struct App::Impl {
     wo.retention.alerts = cfg.retention_alerts;
     wo.retention.rejects = cfg.retention_rejects;
     wo.retention.interval = cfg.retention_interval;
+    wo.cluster = cfg.cluster;  // several instances (issue 13, docs/architecture.md §21)
     journal_input = std::make_unique<ingest::JournalInput>(*journal);
     http_ingest = std::make_unique<ingest::SubmissionQueue>();
     command_acks = std::make_unique<ingest::StoringAckSink>(counters);
@@ -279,6 +284,39 @@ struct App::Impl {
     ctx.device_keys = &device_keys;
     ctx.device_changed = [w = writer.get()](const std::string& id) { w->device_changed(id); };
     ctx.commands = command_service.get();
+    // Several instances (issue 13, docs/architecture.md §21): other instances' commits reach
+    // this hub, their rule and device changes this writer and key map; ours are announced.
+    if (cfg.cluster && spec.dialect == "postgresql") {
+      cluster::RelayHandlers rh;
+      rh.commit = [this](ingest::CommitEvent&& ev) {
+        for (const auto& r : ev.readings) latest.apply(r);  // newer device time wins: any order
+        hub->publish(std::move(ev));
+      };
+      rh.rules_changed = [w = writer.get()] { w->reload_rules(); };
+      rh.device_changed = [this](const std::string& id) {
+        writer->device_changed(id);
+        device_keys.load(repo->device_keys());
+      };
+      rh.resync = [this] {
+        writer->reload_rules();
+        device_keys.load(repo->device_keys());
+      };
+      relay = std::make_unique<cluster::ClusterRelay>(spec.connect_string, cfg.instance_id, *repo, std::move(rh));
+      relay->start();
+      ctx.rules_changed = [w = writer.get(), r = relay.get()] {
+        w->reload_rules();
+        r->announce_rules();
+      };
+      ctx.device_changed = [w = writer.get(), r = relay.get()](const std::string& id) {
+        w->device_changed(id);
+        r->announce_device(id);
+      };
+    } else if (cfg.cluster) {
+      spdlog::warn("IOTD_CLUSTER: {} has no LISTEN/NOTIFY: alarm state is shared, but live streams show only "
+                   "this instance's commits and rule/device changes on other instances apply here only "
+                   "after a restart",
+                   spec.display);
+    }
     // HTTP ingest (issue 9): answered after the commit or 503 at IOTD_INGEST_TIMEOUT.
     ctx.ingest = http_ingest.get();
     ctx.ingest_timeout = cfg.ingest_timeout;
@@ -509,6 +547,7 @@ struct App::Impl {
     spdlog::info("draining {} journal frame(s) into the database", backlog);
     writer->stop(std::chrono::seconds(30));
     http_ingest->close();  // what the writer could not commit is answered as not stored
+    if (relay) relay->stop();  // before the hub it feeds
     hub->stop();  // no delivery may hold a session while the server goes
     server->stop();
     journal->sync();

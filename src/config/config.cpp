@@ -82,6 +82,8 @@ const std::vector<SettingInfo> kSettings{
     {"IOTD_RATE_LIMIT_WRITES", "off", "writes (POST, PUT, PATCH, DELETE) per client: N/s, N/min or N/h, kept per device key, admin key or client address; above it 429 with Retry-After; off: no limit (reads are never limited)", "limits"},
     {"IOTD_RATE_LIMIT_BURST", "0", "writes a client may send at once before IOTD_RATE_LIMIT_WRITES applies (the token bucket's size); 0: one second's worth, at least 1", "limits"},
     {"IOTD_HTTP_TRUSTED_PROXIES", "", "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client for rate limiting; otherwise the header is ignored", "limits"},
+    // Several instances on one PostgreSQL database (issue 13, docs/architecture.md §21).
+    {"IOTD_CLUSTER", "off", "on: several iotd instances share this PostgreSQL (or MariaDB) database: alarm state is read and locked per device in each batch's transaction, and commits, rule and device changes are relayed between instances (PostgreSQL LISTEN/NOTIFY) for live streams and caches; off: single instance (SQLite must stay off)", "cluster"},
 };
 
 using text::lower;
@@ -318,6 +320,11 @@ void apply_settings(Config& c, const std::map<std::string, std::string>& raw) {
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (!item.empty()) c.http_trusted_proxies.emplace_back(item);
   }
+  // Several instances (issue 13, docs/architecture.md §21).
+  c.cluster = to_bool("IOTD_CLUSTER", get("IOTD_CLUSTER"));
+  if (c.cluster && c.database_url.rfind("sqlite:", 0) == 0)
+    fail("IOTD_CLUSTER", get("IOTD_CLUSTER"),
+         "several instances need a shared server database (postgresql:// or mysql://); SQLite is single-instance");
 }
 
 std::map<std::string, std::string> read_file(const std::string& path,

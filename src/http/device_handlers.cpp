@@ -180,6 +180,7 @@ Response rotate_device_key(const ApiContext& ctx, const Request&, const PathPara
   const std::string hash = to_hex(sha256(key));
   if (!ctx.repo->set_device_key(id, hash, time::now_ms())) return no_device(id).to_response();
   if (ctx.device_keys) ctx.device_keys->set(id, hash);
+  device_changed(ctx, id);  // other instances reload their keys (docs/architecture.md §21)
   JsonWriter w(160);
   w.begin_object().key("device_id").str(id).key("api_key").str(key).end_object();
   return ok_json(w);

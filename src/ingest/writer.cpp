@@ -1,5 +1,6 @@
 #include "iotd/ingest/writer.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -557,6 +558,7 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   const auto begun = std::chrono::steady_clock::now();
   store_.begin();
   auto ids = store_.insert_messages(p.readings);
+  if (opts_.cluster) load_shared_alarms(p, ids, book);
   std::vector<std::size_t> stored;
   stored.reserve(p.readings.size());
   for (std::size_t i = 0; i < p.readings.size(); ++i) {
@@ -585,6 +587,7 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
   if (!p.acks.empty() && ack_sink_) ack_sink_->apply(store_, p.acks);
   if (!p.rejects.empty()) store_.insert_rejects(p.rejects);
   if (checkpoint) store_.save_checkpoint(opts_.instance_id, {checkpoint_id_, checkpoint->seq});
+  if (opts_.cluster && (!stored.empty() || !changed.empty())) notify_cluster(ids, changed);
   store_.commit();
   // Healthy again before anything shows this commit (committed_seq_ below), so whoever sees
   // the commit also sees database_ok().
@@ -653,6 +656,48 @@ void Writer::commit(Prepared& p, std::span<DecodedFrame> frames) {
     }
     ev.alerts = std::move(changed);
     listener_(std::move(ev));
+  }
+}
+
+// Several instances (docs/architecture.md §21): the alarms of the batch's devices as all
+// instances committed them, read under the devices' row locks (held until this commit), so
+// that an alarm another instance raised is updated or cleared here, not raised again.
+void Writer::load_shared_alarms(const Prepared& p, const std::vector<std::optional<std::int64_t>>& ids,
+                                AlarmBook& book) {
+  std::vector<std::string> devices;
+  for (std::size_t i = 0; i < p.readings.size(); ++i)
+    if (ids[i]) devices.push_back(p.readings[i].device_id);
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  if (devices.empty()) return;
+  auto alerts = store_.lock_alarm_state(devices);
+  if (!alerts) return;
+  for (const auto& d : devices) {
+    auto it = book.active.lower_bound(AlarmKey{d, std::string()});
+    while (it != book.active.end() && it->first.first == d) it = book.active.erase(it);
+  }
+  for (auto& a : *alerts) {
+    AlarmKey key{a.device_id, a.metric};
+    book.active.insert_or_assign(std::move(key), std::move(a));
+  }
+}
+
+// Several instances (docs/architecture.md §21): the ids this transaction stored, sent to the
+// other instances' relays when it commits, in chunks under PostgreSQL's 8000-byte payload
+// limit: {"i": instance id, "m": [message ids], "a": [alert ids]}.
+void Writer::notify_cluster(const std::vector<std::optional<std::int64_t>>& ids,
+                            const std::vector<storage::Alert>& alerts) {
+  constexpr std::size_t kPerNotification = 400;  // ids of up to 19 digits: < 8000 bytes
+  std::vector<std::int64_t> all;
+  for (const auto& id : ids)
+    if (id) all.push_back(*id);
+  std::size_t m = 0, a = 0;
+  while (m < all.size() || a < alerts.size()) {
+    nlohmann::json j{{"i", opts_.instance_id}, {"m", nlohmann::json::array()}, {"a", nlohmann::json::array()}};
+    std::size_t n = 0;
+    for (; m < all.size() && n < kPerNotification; ++m, ++n) j["m"].push_back(all[m]);
+    for (; a < alerts.size() && n < kPerNotification; ++a, ++n) j["a"].push_back(alerts[a].id);
+    store_.notify(std::string(kClusterCommitChannel), j.dump());
   }
 }
 

@@ -284,6 +284,41 @@ class SociWriteStore final : public WriteStore {
     });
   }
 
+  // Several instances (docs/architecture.md §21): the devices' rows stay locked until the
+  // commit, so another instance's batch for one of them waits and then reads what this one
+  // committed. Primary keys are integers from our cache: written into the text, not bound.
+  std::optional<std::vector<Alert>> lock_alarm_state(std::span<const std::string> device_ids) override {
+    return guarded([&]() -> std::optional<std::vector<Alert>> {
+      require_tx("lock_alarm_state");
+      std::vector<std::int64_t> pks;
+      pks.reserve(device_ids.size());
+      for (const auto& id : device_ids)
+        if (auto it = devices_.find(id); it != devices_.end()) pks.push_back(it->second);
+      std::vector<Alert> out;
+      if (pks.empty()) return out;
+      std::sort(pks.begin(), pks.end());
+      pks.erase(std::unique(pks.begin(), pks.end()), pks.end());
+      std::string in;
+      for (auto pk : pks) in += (in.empty() ? "" : ",") + std::to_string(pk);
+      if (d_.kind != detail::Dialect::sqlite) {  // SQLite: BEGIN IMMEDIATE locks the file
+        std::vector<long long> locked(pks.size());
+        *sql_ << "SELECT pk FROM devices WHERE pk IN (" + in + ") ORDER BY pk FOR UPDATE", soci::into(locked);
+      }
+      detail::SqlBuilder q(detail::kSelectAlerts);
+      q.add(" WHERE a.state = 'active' AND a.device_pk IN (" + in + ") ORDER BY a.raised_ts, a.id");
+      return detail::fetch_alerts(*sql_, q);
+    });
+  }
+
+  void notify(const std::string& channel, const std::string& payload) override {
+    if (d_.kind != detail::Dialect::postgresql) return;
+    guarded([&] {
+      require_tx("notify");
+      std::string c = channel, p = payload;
+      *sql_ << "SELECT pg_notify(:c, :p)", soci::use(c), soci::use(p);
+    });
+  }
+
   void commit() override {
     guarded([&] {
       require_tx("commit");

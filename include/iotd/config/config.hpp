@@ -103,6 +103,8 @@ struct Config {
   double rate_limit_writes = 0;  // per second; 0: off
   double rate_limit_burst = 0;   // 0: one second's worth
   std::vector<std::string> http_trusted_proxies;
+  // several instances on one server database (issue 13, docs/architecture.md §21)
+  bool cluster = false;
 
   // Where each value came from: "default", "file", "env", "flag" (for `iotd config`).
   std::map<std::string, std::string> sources;

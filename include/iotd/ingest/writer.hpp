@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -49,11 +50,18 @@ struct WriterOptions {
   std::chrono::milliseconds retry_max{5000};
   // Retention (docs/architecture.md §17): steps run on the writer thread between commits.
   RetentionOptions retention;
+  // Several instances on one database (IOTD_CLUSTER, docs/architecture.md §21): before the
+  // rules run, each batch locks its devices' rows and reloads their active alarms.
+  bool cluster = false;
 };
 
 // What one commit made visible; handed to the listener (live stream) after the commit.
 // rejects.reason of an HTTP message whose payload names another device than its key's.
 inline constexpr std::string_view kDeviceMismatch = "device_mismatch";
+
+// Several instances (docs/architecture.md §21): the PostgreSQL channel the writer NOTIFYs
+// each commit's message and alert ids on.
+inline constexpr std::string_view kClusterCommitChannel = "iotd_commits";
 
 struct CommitEvent {
   std::vector<Reading> readings;       // stored (not deduplicated) readings, journal order
@@ -110,6 +118,10 @@ class Writer {
   DecodedFrame decode_frame(InputMessage msg) const;
   void commit(Prepared& p, std::span<DecodedFrame> frames);
   void commit_poisoned(DecodedFrame& df, const std::string& what);
+  void notify_cluster(const std::vector<std::optional<std::int64_t>>& ids,
+                      const std::vector<storage::Alert>& alerts);
+  void load_shared_alarms(const Prepared& p, const std::vector<std::optional<std::int64_t>>& ids,
+                          AlarmBook& book);
   void notify_committed(std::span<DecodedFrame> frames);
   static void abandon(std::span<DecodedFrame> frames);
   const InputMessage* last_durable(std::span<DecodedFrame> frames) const;

@@ -62,6 +62,21 @@ class WriteStore {
   // Commands (issue 9): devices' acks, in the open transaction: pending | sent ->
   // acknowledged | failed when the command is the ack's device's; one result per ack.
   virtual std::vector<AckMatch> apply_command_acks(std::span<const CommandAckUpdate> acks) = 0;
+  // Several instances (IOTD_CLUSTER, docs/architecture.md §21), in the open transaction,
+  // after insert_messages (the devices exist): locks these devices' rows until the commit
+  // (SELECT ... FOR UPDATE in primary-key order, so two writers never deadlock on them) and
+  // returns their active alerts as committed by any instance. nullopt: the store keeps no
+  // shared state (the default; SQLite is single-instance).
+  virtual std::optional<std::vector<Alert>> lock_alarm_state(std::span<const std::string> device_ids) {
+    (void)device_ids;
+    return std::nullopt;
+  }
+  // Several instances: a notification to the other instances, sent when the open
+  // transaction commits (PostgreSQL NOTIFY); the default and other databases: nothing.
+  virtual void notify(const std::string& channel, const std::string& payload) {
+    (void)channel;
+    (void)payload;
+  }
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
 
