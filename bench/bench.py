@@ -163,6 +163,7 @@ class Bench:
         self.mqtt_port = None
         self.broker = None
         self.pg = None
+        self.maria = None
 
     # ---- services ------------------------------------------------------------------
 
@@ -223,11 +224,55 @@ class Bench:
         self.pg["version"] = self.psql("postgres", "SHOW server_version")
         return self.pg
 
+    def stop_mariadb(self):
+        if self.maria:
+            self.mariadb_sql("SHUTDOWN", check=False)
+            self.procs.stop(self.maria["proc"], timeout=30)
+            self.maria = None
+
     def stop_postgres(self):
         if self.pg:
             subprocess.run(self.pg["as"] + [f"{self.pg['bindir']}/pg_ctl", "-D", f"{self.pg['dir']}/data",
                                             "-m", "fast", "-w", "stop"], capture_output=True)
             self.pg = None
+
+    def start_mariadb(self):
+        """MariaDB as tests/support starts it (own datadir, loopback port, no binlog,
+        innodb_flush_log_at_trx_commit=2), or None if not installed."""
+        mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        if not shutil.which("mariadb-install-db") or not os.access(mariadbd, os.X_OK):
+            self.notes.append("MariaDB not installed: its rows are skipped.")
+            return None
+        d = self.path("maria")
+        os.makedirs(d)
+        root = ["--user=root"] if os.geteuid() == 0 else []
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={d}/data",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"] + root,
+                       check=True, capture_output=True, cwd=d)
+        port = free_port()
+        p = self.procs.start([mariadbd, "--no-defaults", f"--datadir={d}/data", "--bind-address=127.0.0.1",
+                              f"--port={port}", f"--socket={d}/mysqld.sock", f"--pid-file={d}/mysqld.pid",
+                              f"--tmpdir={d}", f"--log-error={d}/error.log", "--skip-log-bin",
+                              "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
+                              "--skip-name-resolve"] + root, self.path("mariadb.log"), cwd=d)
+        self.maria = {"port": port, "proc": p}
+
+        def up():
+            if p.poll() is not None:
+                raise BenchError(f"mariadbd exited {p.returncode}; see {d}/error.log")
+            return tcp_open(port) and self.mariadb_sql("SELECT 1", check=False) == "1"
+        wait_until(up, 60, "MariaDB to answer", interval=0.1)
+        self.maria["version"] = self.mariadb_sql("SELECT VERSION()")
+        return self.maria
+
+    def mariadb_sql(self, sql, check=True):
+        r = subprocess.run(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(self.maria["port"]), "-u",
+                            "root", "-N", "-B", "-e", sql], capture_output=True, text=True)
+        if r.returncode != 0:
+            if check:
+                raise BenchError(f"mariadb: {r.stderr.strip()}")
+            return None
+        return r.stdout.strip()
 
     def psql(self, db, sql):
         r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.pg["port"]), "-U", "postgres",
@@ -242,6 +287,9 @@ class Bench:
         if backend == "sqlite":
             return f"sqlite:///{self.path(f'db{self.counter}.db')}"
         name = f"bench{self.counter}"
+        if backend == "mariadb":
+            self.mariadb_sql(f"CREATE DATABASE {name}")
+            return f"mysql://root@127.0.0.1:{self.maria['port']}/{name}"
         self.psql("postgres", f"CREATE DATABASE {name}")
         return f"postgresql://postgres@127.0.0.1:{self.pg['port']}/{name}"
 
@@ -364,6 +412,8 @@ class Bench:
         scenarios = [("sqlite", 1, 100), ("sqlite", 0, 100), ("sqlite", 1, 10000), ("sqlite", 0, 10000)]
         if self.pg:
             scenarios += [("postgresql", 1, 100)]
+        if self.maria:
+            scenarios += [("mariadb", 1, 100)]
         for backend, qos, devices in scenarios:
             n = a.messages if qos == 1 else a.messages * 2
             refs, runs = [], []
@@ -431,7 +481,12 @@ class Bench:
         if self.pg:
             self.psql("postgres", "CREATE DATABASE benchstore")
             targets.append(("postgresql", f"postgresql://postgres@127.0.0.1:{self.pg['port']}/benchstore"))
+        if self.maria:
+            self.mariadb_sql("CREATE DATABASE benchstore")
+            targets.append(("mariadb", f"mysql://root@127.0.0.1:{self.maria['port']}/benchstore"))
         for backend, url in targets:
+            if backend == "postgresql":
+                self.store_copy_row(url)
             log(f"store {backend}: raw insert vs writer drain, {a.runs} runs")
             rep = run_tool([self.bin["store"], "both", "--db", url, "--messages", str(a.messages),
                             "--devices", "100", "--metrics", "5", "--runs", str(a.runs), "--json"], 1800)
@@ -443,6 +498,20 @@ class Bench:
                      [r["drain"]["messages_per_s"] for r in rep["runs"]],
                      f"vs raw insert of every table's rows: {m['ratio_all_tables']:.2f}; {server}",
                      ratios=[r["ratio"] for r in rep["runs"]])
+
+    def store_copy_row(self, url):
+        """PostgreSQL writer drain against a raw COPY of the same messages rows, same run
+        (iotd-bench-store copy: COPY, then drain, on fresh schemas, per run)."""
+        a = self.a
+        log(f"store postgresql: raw COPY vs writer drain, {a.runs} runs")
+        rep = run_tool([self.bin["store"], "copy", "--db", url, "--messages", str(a.messages),
+                        "--devices", "100", "--metrics", "5", "--runs", str(a.runs), "--json"], 1800)
+        m = rep["median"]
+        self.row(f"Writer draining a pre-filled journal, postgresql, vs COPY ({a.messages} msgs × 5 metrics)",
+                 m["drain_messages_per_s"], "msg/s", "raw COPY of the same messages rows",
+                 m["copy_rows_per_s"], "rows/s", 0.8, [r["drain"]["messages_per_s"] for r in rep["runs"]],
+                 "COPY runs " + " / ".join(f"{r['copy']['rows_per_s']:,.0f}" for r in rep["runs"]),
+                 ratios=[r["ratio_copy"] for r in rep["runs"]])
 
     # ---- HTTP ----------------------------------------------------------------------
 
@@ -1007,6 +1076,9 @@ http {{
         ]
         if self.pg:
             lines.append(f"- PostgreSQL {self.pg['version']}: {self.pg['settings']}")
+        if self.maria:
+            lines.append(f"- MariaDB {self.maria['version']}: innodb_flush_log_at_trx_commit=2, no binlog "
+                         "(as tests/support starts it)")
         return "\n".join(lines)
 
     def run(self):
@@ -1015,11 +1087,14 @@ http {{
             self.start_mosquitto()
             if "store" in a.only or (({"ingest", "http_ingest", "retention"} & a.only) and not a.quick):
                 self.start_postgres() if not a.no_postgres else None
+            if ({"store", "ingest"} & a.only) and not a.quick and not a.no_mariadb:
+                self.start_mariadb()
             header = self.machine()
             for part in ["ingest", "steady", "store", "http", "http_ingest", "resources", "live", "conns", "retention"]:
                 if part in a.only:
                     getattr(self, f"bench_{part}")()
         finally:
+            self.stop_mariadb()
             self.procs.stop_all()
             self.stop_postgres()
         cmd = "bench/run.sh " + " ".join(sys.argv[1:])
@@ -1049,6 +1124,7 @@ def main():
     p.add_argument("--live-seconds", type=int, default=5, help="publishing time of each live row")
     p.add_argument("--live-idle-clients", type=int, default=10000)
     p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--no-mariadb", action="store_true")
     p.add_argument("--http-seconds", type=int, default=5)
     p.add_argument("--open-rate", type=int, default=1000)
     p.add_argument("--load-devices", type=int, default=10000)
