@@ -3,7 +3,9 @@
 
 Run through bench/run.sh, which builds the release preset first. Every figure is the
 median of --runs runs and stands next to a reference measured in the same run on the same
-machine: mosquitto's own pub->sub rate into a trivial subscriber (iotd-sim sink), a raw
+machine: mosquitto's own pub->sub rate between a libmosquitto publisher and a counting
+libmosquitto subscriber (bench/mosq_pub.c, bench/mosq_sub.c), with the CPU per message of
+iotd, mosquitto and that subscriber from the same runs (and steady-rate rows), a raw
 insert loop with iotd's schema (iotd-bench-store), nginx serving a static JSON body of the
 same size (wrk). Prints a markdown table (and writes it to --out). Timings are reported,
 never asserted; the exit status is non-zero only when a tool fails or data goes missing
