@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark in one command (targets in BENCHMARKS.md): installs what is missing,
 # builds the release preset (iotd, iotd-sim, the bench tools) and runs bench/bench.py, which
-# starts its own mosquitto (docker/mosquitto.conf), nginx and PostgreSQL (fsync on) on
+# starts its own mosquitto (docker/mosquitto.conf), nginx, PostgreSQL (fsync on) and MariaDB on
 # loopback, prints a markdown table of medians next to same-run references and stops
 # everything it started by PID.
 #   bench/run.sh                 full run: 3 runs per figure, about 10 minutes on 2 vCPU
