@@ -2,7 +2,8 @@
 // reference. `drain` times iotd's Writer committing a pre-filled journal (no broker);
 // `insert` times a plain SOCI loop inserting the same messages rows (and, as a second
 // reference, every row the writer produces per message); `both` runs insert then drain on
-// fresh schemas and prints drain/insert. The database given by --db is wiped (iotd's tables)
+// fresh schemas and prints drain/insert; `copy` (PostgreSQL) loads the same messages rows by a
+// raw COPY, then drains, and prints drain/COPY. The database given by --db is wiped (iotd's tables)
 // before every run. One JSON line on stdout with --json; diagnostics on stderr.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -39,12 +40,14 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr const char* kUsage =
-    "usage: iotd-bench-store drain|insert|both --db URL --messages N --devices D [options]\n"
+    "usage: iotd-bench-store drain|insert|both|copy --db URL --messages N --devices D [options]\n"
     "  drain   iotd's Writer commits N pre-filled journal frames (no broker)\n"
     "  insert  raw reference: the same messages rows by a plain SOCI loop (SQLite: prepared\n"
     "          single-row INSERT; PostgreSQL/MySQL: multi-row INSERT), then every row the\n"
     "          writer produces (messages + rollup_1m + latest_values + checkpoint)\n"
     "  both    insert then drain, each on a fresh schema; prints drain/insert\n"
+    "  copy    PostgreSQL: the messages rows by COPY ... FROM STDIN (libpq, one COPY per\n"
+    "          transaction of B rows), then drain; prints drain/COPY\n"
     "options:\n"
     "  --metrics M        numeric metrics per message (default 5)\n"
     "  --style S          payload shape: flat (default) | nested\n"
@@ -105,7 +108,7 @@ Args parse_args(int argc, char** argv) {
     std::cout << kUsage;
     std::exit(0);
   }
-  if (a.mode != "drain" && a.mode != "insert" && a.mode != "both")
+  if (a.mode != "drain" && a.mode != "insert" && a.mode != "both" && a.mode != "copy")
     throw UsageError("unknown subcommand '" + a.mode + "'");
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -296,6 +299,20 @@ Json run_insert(const storage::ConnectionSpec& spec, const Workload& w,
   return j;
 }
 
+Json run_copy(const storage::ConnectionSpec& spec, const Workload& w, const std::vector<MessageRow>& rows,
+              const Args& a) {
+  fresh_schema(spec);
+  RawOptions o;
+  o.batch = a.batch;
+  o.copy = true;
+  RawResult r = raw_insert(spec, w, rows, o);
+  const std::int64_t stored = count_rows(spec, "messages");
+  if (stored != static_cast<std::int64_t>(w.messages))
+    throw std::runtime_error("COPY left " + std::to_string(stored) + " messages, expected " +
+                             std::to_string(w.messages));
+  return raw_json(r);
+}
+
 // --- reports ---
 
 double median(std::vector<double> v) {
@@ -317,6 +334,7 @@ std::map<std::string, double> headline(const Json& run) {
       h["insert_all_messages_per_s"] = ins["all_tables"]["messages_per_s"].get<double>();
     }
   }
+  if (run.contains("copy")) h["copy_rows_per_s"] = run["copy"]["rows_per_s"].get<double>();
   if (run.contains("drain")) {
     h["drain_messages_per_s"] = run["drain"]["messages_per_s"].get<double>();
     h["drain_readings_per_s"] = run["drain"]["readings_per_s"].get<double>();
@@ -327,6 +345,8 @@ std::map<std::string, double> headline(const Json& run) {
   if (h.contains("drain_messages_per_s") && h.contains("insert_all_messages_per_s") &&
       h["insert_all_messages_per_s"] > 0)
     h["ratio_all_tables"] = h["drain_messages_per_s"] / h["insert_all_messages_per_s"];
+  if (h.contains("drain_messages_per_s") && h.contains("copy_rows_per_s") && h["copy_rows_per_s"] > 0)
+    h["ratio_copy"] = h["drain_messages_per_s"] / h["copy_rows_per_s"];
   return h;
 }
 
@@ -356,6 +376,11 @@ std::string readable_run(const Json& run, const std::map<std::string, double>& h
              " rows/s, " + fmt(m["messages_per_s"].get<double>()) + " msg/s";
     }
   }
+  if (run.contains("copy")) {
+    const Json& c = run["copy"];
+    out += "COPY (messages table): " + std::to_string(c["rows"].get<std::size_t>()) + " rows in " +
+           fmt(c["elapsed_s"].get<double>(), 3) + " s = " + fmt(c["rows_per_s"].get<double>()) + " rows/s";
+  }
   if (run.contains("drain")) {
     const Json& d = run["drain"];
     if (!out.empty()) out += "; ";
@@ -367,6 +392,7 @@ std::string readable_run(const Json& run, const std::map<std::string, double>& h
            std::to_string(d["stored_messages"].get<std::int64_t>()) + " stored";
   }
   if (h.contains("ratio")) out += "; drain/insert = " + fmt(h.at("ratio"), 3);
+  if (h.contains("ratio_copy")) out += "; drain/COPY = " + fmt(h.at("ratio_copy"), 3);
   if (h.contains("ratio_all_tables")) out += " (vs all tables " + fmt(h.at("ratio_all_tables"), 3) + ")";
   return out;
 }
@@ -379,6 +405,7 @@ int run(const Args& a) {
       throw UsageError(std::string("bad --db URL: ") + e.what());
     }
   }();
+  if (a.mode == "copy" && spec.dialect != "postgresql") throw UsageError("copy needs a postgresql:// --db");
   Workload w = make_workload(*a.messages, *a.devices, a.metrics, a.style, time::now_ms());
   if (a.base_ms) w.base_ms = *a.base_ms;
   std::vector<MessageRow> rows;
@@ -387,10 +414,14 @@ int run(const Args& a) {
   Json runs = Json::array();
   for (std::size_t k = 0; k < a.runs; ++k) {
     Json r;
-    if (a.mode != "drain") r["insert"] = run_insert(spec, w, rows, a);
+    if (a.mode == "copy")
+      r["copy"] = run_copy(spec, w, rows, a);
+    else if (a.mode != "drain")
+      r["insert"] = run_insert(spec, w, rows, a);
     if (a.mode != "insert") r["drain"] = run_drain(spec, w, a);
     const auto h = headline(r);
     if (h.contains("ratio")) r["ratio"] = round_to(h.at("ratio"), 4);
+    if (h.contains("ratio_copy")) r["ratio_copy"] = round_to(h.at("ratio_copy"), 4);
     if (h.contains("ratio_all_tables")) r["ratio_all_tables"] = round_to(h.at("ratio_all_tables"), 4);
     if (!a.json)
       std::cout << (a.runs > 1 ? "run " + std::to_string(k + 1) + "/" + std::to_string(a.runs) + ": " : "")

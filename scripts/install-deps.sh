@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libgmock-dev
   # services the run script and the tests start themselves
   mosquitto mosquitto-clients postgresql mariadb-server
+  # the ingest benchmark's reference publisher and subscriber (bench/mosq_*.c)
+  libmosquitto-dev
   # tools
   sqlite3 docker-compose curl
   # the benchmark (bench/run.sh): load generator and the nginx reference

@@ -1,5 +1,7 @@
 #include "lib/store_raw.hpp"
 
+#include <libpq-fe.h>
+#include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 
 #include <algorithm>
@@ -202,6 +204,78 @@ BatchUpserts fold_batch(const std::vector<MessageRow>& rows, std::size_t begin, 
   return out;
 }
 
+// COPY's text format: tab-separated, \N for NULL, backslash escapes in text.
+void append_copy_text(std::string& out, const std::string& v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out.push_back(c);
+    }
+  }
+}
+
+void append_copy_int(std::string& out, long long v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// One COPY messages(...) FROM STDIN of rows [begin, end) on the session's libpq connection,
+// inside the caller's transaction.
+void copy_messages(soci::session& sql, const std::vector<MessageRow>& rows, std::size_t begin,
+                   std::size_t end, const std::vector<long long>& device_pk, std::string& buf) {
+  // SOCI's PostgreSQL backend keeps the PGconn in its session backend (public member).
+  PGconn* conn = static_cast<soci::postgresql_session_backend*>(sql.get_backend())->conn_;
+  PGresult* res = PQexec(conn, "COPY messages(device_pk, ts, received_at, dedup_key, metrics, extra) FROM STDIN");
+  const bool started = PQresultStatus(res) == PGRES_COPY_IN;
+  PQclear(res);
+  if (!started) throw std::runtime_error(std::string("COPY did not start: ") + PQerrorMessage(conn));
+  buf.clear();
+  auto send = [&] {
+    if (PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1)
+      throw std::runtime_error(std::string("PQputCopyData: ") + PQerrorMessage(conn));
+    buf.clear();
+  };
+  for (std::size_t i = begin; i < end; ++i) {
+    const MessageRow& m = rows[i];
+    append_copy_int(buf, device_pk[m.device]);
+    buf.push_back('\t');
+    append_copy_int(buf, m.ts);
+    buf.push_back('\t');
+    append_copy_int(buf, m.received_at);
+    buf.push_back('\t');
+    if (m.dedup_key)
+      append_copy_int(buf, *m.dedup_key);
+    else
+      buf += "\\N";
+    buf.push_back('\t');
+    append_copy_text(buf, m.metrics);
+    buf.push_back('\t');
+    if (m.extra.empty())
+      buf += "\\N";
+    else
+      append_copy_text(buf, m.extra);
+    buf.push_back('\n');
+    if (buf.size() > (1u << 16)) send();
+  }
+  if (!buf.empty()) send();
+  if (PQputCopyEnd(conn, nullptr) != 1)
+    throw std::runtime_error(std::string("PQputCopyEnd: ") + PQerrorMessage(conn));
+  bool ok = true;
+  std::string error;
+  while ((res = PQgetResult(conn)) != nullptr) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+      ok = false;
+      error = PQresultErrorMessage(res);
+    }
+    PQclear(res);
+  }
+  if (!ok) throw std::runtime_error("COPY failed: " + error);
+}
+
 }  // namespace
 
 std::vector<MessageRow> message_rows(const Workload& w) {
@@ -233,6 +307,8 @@ RawResult raw_insert(const storage::ConnectionSpec& spec, const Workload& w,
                      const std::vector<MessageRow>& rows, const RawOptions& opts) {
   if (opts.batch == 0 || opts.stmt_rows == 0)
     throw std::invalid_argument("batch and statement sizes must be at least 1");
+  if (opts.copy && (spec.dialect != "postgresql" || opts.tables != RawTables::messages))
+    throw std::invalid_argument("COPY is PostgreSQL's, for the messages table only");
   auto session = open_plain_session(spec);
   soci::session& sql = *session;
   const bool server = spec.dialect != "sqlite";
@@ -302,10 +378,19 @@ RawResult raw_insert(const storage::ConnectionSpec& spec, const Workload& w,
   const std::string instance = "bench", journal_uuid = "00000000-0000-4000-8000-000000000000";
 
   RawResult res;
+  std::string copy_buf;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t b = 0; b < rows.size(); b += opts.batch) {
     const std::size_t end = std::min(rows.size(), b + opts.batch);
     soci::transaction tr(sql);
+    if (opts.copy) {
+      copy_messages(sql, rows, b, end, device_pk, copy_buf);
+      tr.commit();
+      res.messages += end - b;
+      ++res.transactions;
+      ++res.statements;
+      continue;
+    }
     for (std::size_t i = b; i < end; ++i) {
       const MessageRow& m = rows[i];
       messages.add_row();
@@ -360,12 +445,14 @@ RawResult raw_insert(const storage::ConnectionSpec& spec, const Workload& w,
     ++res.transactions;
   }
   res.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  res.statements = messages.executions() + (rollup ? rollup->executions() : 0) +
+  res.statements += messages.executions() + (rollup ? rollup->executions() : 0) +
                    (latest ? latest->executions() : 0) + (checkpoint ? checkpoint->executions() : 0);
 
   std::string tx = std::to_string(opts.batch) + " messages per transaction";
   if (opts.writer_conflict_clause) tx += std::string(", messages INSERT ending in") + messages_conflict_tail(spec.dialect);
-  if (server)
+  if (opts.copy)
+    res.method = "libpq COPY messages FROM STDIN (text format) on SOCI's connection, one COPY per transaction, " + tx;
+  else if (server)
     res.method = "SOCI " + spec.backend + ", multi-row INSERT ... VALUES, " +
                  std::to_string(messages.max_rows()) + " rows per statement, " + tx +
                  (opts.tables == RawTables::all ? ", rollup/latest/checkpoint as multi-row upserts" : "");

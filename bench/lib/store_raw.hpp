@@ -39,6 +39,10 @@ struct RawOptions {
   // Give the messages INSERT the writer's conflict clause (content dedup; PostgreSQL: with
   // RETURNING of the stored keys) to price that part of the writer's statement.
   bool writer_conflict_clause = false;
+  // PostgreSQL only: the messages rows by COPY messages(...) FROM STDIN (libpq PQputCopyData on
+  // the connection SOCI holds, text format), one COPY per transaction: the fastest bulk load
+  // the server offers, the writer drain's ceiling. Messages table only.
+  bool copy = false;
 };
 
 struct RawResult {

@@ -165,5 +165,30 @@ TEST(BenchStore, PostgresqlBothRunsInsertThenDrain) {
   EXPECT_EQ(count(s, "messages"), 2000);
 }
 
+// Issue 14's reference: the same messages rows by a raw COPY (libpq on SOCI's connection),
+// then the drain; iotd-bench-store itself fails the run unless COPY left exactly N rows.
+TEST(BenchStore, PostgresqlCopyLoadsTheRowsThenDrains) {
+  if (!find_postgres_bindir()) GTEST_SKIP() << "PostgreSQL is not installed";
+  PostgresServer pg;
+  TempDir dir;
+  const BenchRun copy = bench_store(dir, args("copy", pg.url()));
+  ASSERT_EQ(copy.exit_code, 0) << copy.log;
+  ASSERT_TRUE(copy.report.is_object()) << copy.log;
+  EXPECT_EQ(copy.report["mode"], "copy");
+  const auto& run = copy.report["runs"][0];
+  EXPECT_EQ(run["copy"]["rows"], 2000) << copy.log;
+  EXPECT_EQ(run["copy"]["transactions"], 4);  // batches of 500
+  EXPECT_NE(run["copy"]["method"].get<std::string>().find("COPY"), std::string::npos);
+  EXPECT_FALSE(run.contains("insert"));
+  EXPECT_EQ(run["drain"]["stored_messages"], 2000);
+  EXPECT_GT(run["ratio_copy"].get<double>(), 0);
+  EXPECT_TRUE(copy.report["median"].contains("ratio_copy"));
+
+  // COPY is PostgreSQL's: on SQLite it is a usage error.
+  const BenchRun sqlite = bench_store(dir, args("copy", "sqlite:///" + (dir / "c.db").string()));
+  EXPECT_EQ(sqlite.exit_code, 2) << sqlite.log;
+  EXPECT_NE(sqlite.log.find("postgresql"), std::string::npos) << sqlite.log;
+}
+
 }  // namespace
 }  // namespace iotd::test
