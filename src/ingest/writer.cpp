@@ -195,6 +195,10 @@ void Writer::decode_loop() {
       if (h.abandon) break;
       continue;
     }
+    batch.clear();
+    batch.reserve(msgs.size());
+    for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
+    msgs.clear();
     // Group commit: a small batch waits a little for company (one transaction per few
     // messages costs most of the CPU and disk writes at moderate rates). It sleeps, then
     // takes what came: waiting in read() would wake this thread for every appended frame.
@@ -202,27 +206,25 @@ void Writer::decode_loop() {
     // on their own while the previous batch is decoded; sleeping then would only cap the
     // rate at max_batch per (delay + decode time).
     // HTTP ingest callers wait for this commit to be answered (and closed-loop clients send
-    // nothing more until then): a batch holding their messages never waits for company.
-    const bool callers_wait = std::any_of(msgs.begin(), msgs.end(),
-                                          [](const InputMessage& m) { return m.source == MessageSource::http; });
-    if (!stopping && !callers_wait && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
+    // nothing more until then), and a live-stream client watching one of its devices waits
+    // for its frame: such a batch never waits for company (docs/architecture.md §7).
+    if (!stopping && opts_.commit_delay.count() > 0 && batch.size() < opts_.max_batch / 4 &&
+        !latency_matters(batch)) {
       {
         std::unique_lock lock(h.mu);
         h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
       }
       std::size_t bytes = 0;
-      for (const auto& m : msgs) bytes += m.topic.size() + m.payload.size();
+      for (const auto& d : batch) bytes += d.msg.topic.size() + d.msg.payload.size();
       try {
         if (bytes < opts_.max_batch_bytes)  // the batch's byte bound holds across both reads
-          read_inputs(msgs, opts_.max_batch - msgs.size(), opts_.max_batch_bytes - bytes,
+          read_inputs(msgs, opts_.max_batch - batch.size(), opts_.max_batch_bytes - bytes,
                       std::chrono::milliseconds(0));
       } catch (const std::exception& e) {
         spdlog::error("journal read failed: {}", e.what());  // commit what was read
       }
+      for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
     }
-    batch.clear();
-    batch.reserve(msgs.size());
-    for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
     std::unique_lock lock(h.mu);
     h.cv.wait(lock, [&] { return h.batches.size() < Handoff::kDepth || h.abandon; });
     if (h.abandon) {
@@ -237,6 +239,17 @@ void Writer::decode_loop() {
   std::lock_guard lock(h.mu);
   h.done = true;
   h.cv.notify_all();
+}
+
+// An HTTP caller waits for the batch, or a stream client watches one of its devices.
+bool Writer::latency_matters(std::span<const DecodedFrame> batch) const {
+  for (const auto& d : batch) {
+    if (d.msg.source == MessageSource::http) return true;
+    if (!stream_watch_) continue;
+    for (const auto& r : d.decoded.readings)
+      if (stream_watch_(r.device_id)) return true;
+  }
+  return false;
 }
 
 void Writer::run() {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <string_view>
 
 #include "../http/api_json.hpp"
@@ -94,13 +95,44 @@ void LiveHub::publish_acknowledged(const Alert& alert) {
 }
 
 void LiveHub::subscribe(const std::shared_ptr<Subscriber>& s) {
+  std::vector<std::uint16_t> buckets;
+  for (const auto& d : s->filter().devices) buckets.push_back(watch_bucket(d));
+  if (buckets.empty()) buckets.push_back(kWatchBuckets);
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
   std::lock_guard lock(mu_);
-  if (subs_.emplace(s.get(), s).second) ++version_;
+  if (!subs_.emplace(s.get(), s).second) return;
+  ++version_;
+  count_watch(buckets, 1);
+  watch_keys_.emplace(s.get(), std::move(buckets));
 }
 
+// The subscriber may be mid-destruction: its buckets come from watch_keys_, not its filter.
 void LiveHub::unsubscribe(const Subscriber* s) {
   std::lock_guard lock(mu_);
   if (subs_.erase(s)) ++version_;
+  if (auto it = watch_keys_.find(s); it != watch_keys_.end()) {
+    count_watch(it->second, -1);
+    watch_keys_.erase(it);
+  }
+}
+
+std::uint16_t LiveHub::watch_bucket(std::string_view device) noexcept {
+  return static_cast<std::uint16_t>(std::hash<std::string_view>{}(device) % kWatchBuckets);
+}
+
+void LiveHub::count_watch(const std::vector<std::uint16_t>& buckets, int delta) {
+  for (auto b : buckets) {
+    if (delta > 0)
+      watch_[b].fetch_add(1, std::memory_order_relaxed);
+    else
+      watch_[b].fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+bool LiveHub::watching(std::string_view device) const noexcept {
+  return watch_[kWatchBuckets].load(std::memory_order_relaxed) > 0 ||
+         watch_[watch_bucket(device)].load(std::memory_order_relaxed) > 0;
 }
 
 std::size_t LiveHub::subscribers() const {

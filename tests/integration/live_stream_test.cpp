@@ -201,6 +201,46 @@ TEST_F(LiveStream, ClientThatNeverReadsIsClosedAndCountedWhileOthersKeepReceivin
   EXPECT_GE(metric("ws_frames_sent"), sent);
 }
 
+// With a long IOTD_COMMIT_DELAY, a small batch waits for company unless a stream client
+// watches its device (docs/architecture.md §7): then its frame comes well before the delay.
+TEST(LiveStreamCommitDelay, WatchedDeviceSkipsTheDelayOthersWait) {
+  TempDir dir;
+  MosquittoServer broker;
+  IotdProcess iotd({dir / "iotd", broker.url(), {{"IOTD_COMMIT_DELAY", "1s"}}});
+  ASSERT_TRUE(eventually([&] { return iotd.get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s))
+      << iotd.log();
+  auto stored = [&](const std::string& device) {
+    return iotd.get("/api/v1/readings?device_id=" + device).json()["count"].get<int>();
+  };
+  auto send = [&](const std::string& device) {
+    auto r = publish_all(broker.url(), "delay-pub", {{"sensors/" + device + "/data", R"({"temperature": 21.5})"}}, 1);
+    ASSERT_EQ(r.acknowledged, 1u);
+  };
+  // No subscriber: still uncommitted 300 ms after the broker took it, committed later.
+  send("unwatched");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(stored("unwatched"), 0) << "the batch should wait IOTD_COMMIT_DELAY";
+  EXPECT_TRUE(eventually([&] { return stored("unwatched") == 1; }, 10s));
+
+  WsClient ws(iotd.port());
+  ASSERT_TRUE(ws.connect("/api/v1/stream?device_id=watched")) << ws.error();
+  ASSERT_TRUE(eventually([&] {
+    return iotd.get("/api/v1/health").json()["counters"].value("ws_clients", 0) == 1;
+  }, 5s));
+  // A subscriber of another device does not shorten this device's wait.
+  send("other");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(stored("other"), 0) << "a device nobody watches should still wait";
+  EXPECT_TRUE(eventually([&] { return stored("other") == 1; }, 10s));
+
+  send("watched");
+  const auto t0 = std::chrono::steady_clock::now();  // the broker has it (QoS 1)
+  auto frame = ws.receive(10s);
+  ASSERT_TRUE(frame) << ws.error() << " stored: " << stored("watched") << iotd.log();
+  EXPECT_EQ(json::parse(*frame)["device_id"], "watched");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 800ms) << "the watched batch waited the 1 s delay";
+}
+
 TEST_F(LiveStream, BadFilterIs400BeforeTheUpgrade) {
   for (std::string target : {"/api/v1/stream?alerts=sometimes", "/api/v1/stream?device_id=a,,b",
                              "/api/v1/stream?metric=temperature",

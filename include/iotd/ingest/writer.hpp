@@ -15,6 +15,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -83,6 +84,12 @@ class Writer {
   // Called on the writer thread after each commit with the event moved out (the live hub
   // keeps it without copying); must not block.
   void set_commit_listener(std::function<void(CommitEvent&&)> listener);
+  // Before start(): whether a live-stream client watches a device (lock-free, cheap: read
+  // for every reading of a small batch). A batch holding such a device does not wait
+  // commit_delay for company (docs/architecture.md §7, §15).
+  void set_stream_watch(std::function<bool(std::string_view device_id)> watching) {
+    stream_watch_ = std::move(watching);
+  }
   // Before start(): where command acks go. Without one they are accepted and dropped.
   void set_ack_sink(CommandAckSink* sink) { ack_sink_ = sink; }
   void reload_rules();  // picked up before the next batch
@@ -102,6 +109,7 @@ class Writer {
   struct DecodedFrame;  // an input message and what the decoder made of it
   struct Handoff;       // decoded batches, decode thread -> writer thread
   void decode_loop();
+  bool latency_matters(std::span<const DecodedFrame> batch) const;
   std::size_t read_inputs(std::vector<InputMessage>& out, std::size_t max_items,
                           std::size_t max_bytes, std::chrono::milliseconds wait);
   void run();
@@ -134,6 +142,7 @@ class Writer {
   AlarmBook book_;  // committed alarm state; writer thread only
   std::string checkpoint_id_;  // durable_->checkpoint_id() at start
   std::function<void(CommitEvent&&)> listener_;
+  std::function<bool(std::string_view)> stream_watch_;  // set_stream_watch()
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reload_rules_{false};

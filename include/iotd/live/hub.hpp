@@ -11,6 +11,8 @@
 // holds a session for its duration); unsubscribe() stays valid after stop().
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -18,6 +20,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -63,6 +66,12 @@ class LiveHub {
   void unsubscribe(const Subscriber* s);
   std::size_t subscribers() const;
 
+  // Lock-free, for the writer's group commit (docs/architecture.md §7, §15): whether a
+  // subscriber may want frames about `device`. Counts are kept per hash bucket of the
+  // filters' device ids (and one for filters without any), so a false positive is
+  // possible, a false negative is not; it reads two atomics and takes no lock.
+  bool watching(std::string_view device) const noexcept;
+
   // Ends the hub thread; what is queued is dropped. Idempotent.
   void stop();
   std::uint64_t batches_dropped() const { return dropped_.load(); }
@@ -77,6 +86,8 @@ class LiveHub {
   void dispatch(const ingest::CommitEvent& ev);
   void dispatch(const Acknowledged& ack);
   void refresh_snapshot();
+  void count_watch(const std::vector<std::uint16_t>& buckets, int delta);
+  static std::uint16_t watch_bucket(std::string_view device) noexcept;
 
   HubOptions opts_;
   mutable std::mutex mu_;  // guards queue_, subs_ and version_
@@ -86,6 +97,11 @@ class LiveHub {
   std::uint64_t version_ = 0;
   bool stopped_ = false;
   std::atomic<std::uint64_t> dropped_{0};
+  // watching(): subscribers per device-id hash bucket; the last one counts the filters
+  // without a device list. watch_keys_ (under mu_) remembers each subscriber's buckets.
+  static constexpr std::size_t kWatchBuckets = 256;
+  std::array<std::atomic<std::uint32_t>, kWatchBuckets + 1> watch_{};
+  std::unordered_map<const Subscriber*, std::vector<std::uint16_t>> watch_keys_;
   // Hub thread only: the subscribers as of snapshot_version_.
   std::vector<std::weak_ptr<Subscriber>> snapshot_;
   std::uint64_t snapshot_version_ = ~std::uint64_t{0};
