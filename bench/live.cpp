@@ -153,8 +153,18 @@ std::uint64_t publish(const Options& o) {
   const auto total = static_cast<std::uint64_t>(o.rate * o.seconds);
   for (std::uint64_t n = 0; n < total; ++n) {
     std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval * static_cast<double>(n)));
-    std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us()) + "}";
-    client.publish(topic, payload.data(), payload.size(), 0, false);
+    // Paho refuses a publish while its outgoing buffer is full (a loaded machine starves
+    // its send thread): wait a little and stamp the message again.
+    for (int attempt = 0;; ++attempt) {
+      std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us()) + "}";
+      try {
+        client.publish(topic, payload.data(), payload.size(), 0, false);
+        break;
+      } catch (const mqtt::exception& e) {
+        if (e.get_return_code() != MQTTASYNC_MAX_BUFFERED_MESSAGES || attempt >= 5000) throw;
+        std::this_thread::sleep_for(1ms);
+      }
+    }
   }
   client.disconnect()->wait();
   return total;

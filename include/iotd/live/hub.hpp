@@ -83,7 +83,7 @@ class LiveHub {
   using Item = std::variant<std::shared_ptr<const ingest::CommitEvent>, Acknowledged>;
 
   void run(std::stop_token st);
-  void dispatch(const ingest::CommitEvent& ev);
+  void dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent>> commits);
   void dispatch(const Acknowledged& ack);
   void refresh_snapshot();
   void count_watch(const std::vector<std::uint16_t>& buckets, int delta);
