@@ -206,13 +206,18 @@ void Writer::decode_loop() {
     // on their own while the previous batch is decoded; sleeping then would only cap the
     // rate at max_batch per (delay + decode time).
     // HTTP ingest callers wait for this commit to be answered (and closed-loop clients send
-    // nothing more until then), and a live-stream client watching one of its devices waits
-    // for its frame: such a batch never waits for company (docs/architecture.md §7).
-    if (!stopping && opts_.commit_delay.count() > 0 && batch.size() < opts_.max_batch / 4 &&
-        !latency_matters(batch)) {
+    // nothing more until then): a batch holding their messages never waits for company.
+    // A live-stream client watching one of the batch's devices waits for its frame: that
+    // batch waits at most kWatchedCommitDelay (no wait at all cost more CPU per message
+    // than it saved in latency: docs/architecture.md §7, BENCHMARKS.md).
+    const Latency latency = latency_matters(batch);
+    const auto delay = latency == Latency::watched ? std::min(opts_.commit_delay, kWatchedCommitDelay)
+                                                   : opts_.commit_delay;
+    if (!stopping && latency != Latency::caller_waits && delay.count() > 0 &&
+        batch.size() < opts_.max_batch / 4) {
       {
         std::unique_lock lock(h.mu);
-        h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
+        h.cv.wait_for(lock, delay, [&] { return stopping_.load() || h.abandon; });
       }
       std::size_t bytes = 0;
       for (const auto& d : batch) bytes += d.msg.topic.size() + d.msg.payload.size();
@@ -241,15 +246,19 @@ void Writer::decode_loop() {
   h.cv.notify_all();
 }
 
-// An HTTP caller waits for the batch, or a stream client watches one of its devices.
-bool Writer::latency_matters(std::span<const DecodedFrame> batch) const {
+// Whether an HTTP caller waits for the batch, or a stream client watches one of its devices.
+Writer::Latency Writer::latency_matters(std::span<const DecodedFrame> batch) const {
+  Latency out = Latency::none;
   for (const auto& d : batch) {
-    if (d.msg.source == MessageSource::http) return true;
-    if (!stream_watch_) continue;
+    if (d.msg.source == MessageSource::http) return Latency::caller_waits;
+    if (!stream_watch_ || out == Latency::watched) continue;
     for (const auto& r : d.decoded.readings)
-      if (stream_watch_(r.device_id)) return true;
+      if (stream_watch_(r.device_id)) {
+        out = Latency::watched;
+        break;
+      }
   }
-  return false;
+  return out;
 }
 
 void Writer::run() {

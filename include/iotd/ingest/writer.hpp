@@ -62,6 +62,9 @@ struct CommitEvent {
   std::vector<storage::Alert> alerts;  // alerts raised, updated or cleared, final state
 };
 
+// The group-commit wait of a batch a live-stream client watches (when commit_delay is longer).
+inline constexpr std::chrono::milliseconds kWatchedCommitDelay{2};
+
 class Writer {
  public:
   // `inputs` (at least one, outliving the writer): the writer waits on the first and the
@@ -85,8 +88,8 @@ class Writer {
   // keeps it without copying); must not block.
   void set_commit_listener(std::function<void(CommitEvent&&)> listener);
   // Before start(): whether a live-stream client watches a device (lock-free, cheap: read
-  // for every reading of a small batch). A batch holding such a device does not wait
-  // commit_delay for company (docs/architecture.md §7, §15).
+  // for every reading of a small batch). A batch holding such a device waits at most
+  // kWatchedCommitDelay for company, not commit_delay (docs/architecture.md §7, §15).
   void set_stream_watch(std::function<bool(std::string_view device_id)> watching) {
     stream_watch_ = std::move(watching);
   }
@@ -109,7 +112,8 @@ class Writer {
   struct DecodedFrame;  // an input message and what the decoder made of it
   struct Handoff;       // decoded batches, decode thread -> writer thread
   void decode_loop();
-  bool latency_matters(std::span<const DecodedFrame> batch) const;
+  enum class Latency { none, watched, caller_waits };
+  Latency latency_matters(std::span<const DecodedFrame> batch) const;
   std::size_t read_inputs(std::vector<InputMessage>& out, std::size_t max_items,
                           std::size_t max_bytes, std::chrono::milliseconds wait);
   void run();
