@@ -201,8 +201,9 @@ TEST_F(LiveStream, ClientThatNeverReadsIsClosedAndCountedWhileOthersKeepReceivin
   EXPECT_GE(metric("ws_frames_sent"), sent);
 }
 
-// With a long IOTD_COMMIT_DELAY, a small batch waits for company unless a stream client
-// watches its device (docs/architecture.md §7): then its frame comes well before the delay.
+// With a long IOTD_COMMIT_DELAY, a small batch waits for company; one holding a device a
+// stream client watches waits at most 2 ms (docs/architecture.md §7), so its frame comes
+// well before the delay.
 TEST(LiveStreamCommitDelay, WatchedDeviceSkipsTheDelayOthersWait) {
   TempDir dir;
   MosquittoServer broker;
