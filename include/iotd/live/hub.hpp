@@ -2,8 +2,8 @@
 // WebSocket stream clients. The writer's commit listener hands each committed batch over
 // by move (publish); the hub's own thread renders every frame once per metric filter into
 // a shared_ptr<const std::string> shared by every client that wants it, and passes each
-// client the frames of one commit in commit order. It never blocks the writer: publish
-// only moves the batch onto a queue under a short lock.
+// client the frames of a commit (or of several that queued up) in commit order. It never
+// blocks the writer: publish only moves the batch onto a queue under a short lock.
 //
 // Subscribers are held weakly; deliver() must not block (a stream session appends to its
 // bounded queue and posts to its io thread). Threading: every member is thread-safe.
@@ -39,8 +39,8 @@ class Subscriber {
  public:
   virtual ~Subscriber() = default;
   virtual const StreamFilter& filter() const = 0;
-  // On the hub thread: this subscriber's frames of one commit (or one acknowledgement),
-  // in order. Must not block.
+  // On the hub thread: this subscriber's frames of one or more consecutive commits (or of
+  // one acknowledgement), in order. Must not block.
   virtual void deliver(std::span<const Frame> frames) = 0;
 };
 
