@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,9 @@ constexpr const char* kUsage =
   --rate R          messages per second (default 1000)
   --seconds S       publishing time (default 5)
   --hold S          no publishing: connect, print {"connected": N}, hold S seconds
+  --reference       also subscribe to the topic on the broker and report the same
+                    publish -> delivery latency without iotd in the path (mqtt_p50_ms,
+                    mqtt_p99_ms): the same run's floor of broker and scheduling delay
 Prints one JSON object. Exit status: 0, 1 when a client failed to connect, 2 usage errors.)";
 
 struct Options {
@@ -53,6 +57,7 @@ struct Options {
   double rate = 1000;
   double seconds = 5;
   double hold = 0;
+  bool reference = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -66,6 +71,7 @@ Options parse(int argc, char** argv) {
     else if (auto v = a.value("--rate")) o.rate = to_double(*v, "--rate", 1, 1e6);
     else if (auto v = a.value("--seconds")) o.seconds = to_double(*v, "--seconds", 0.1, 3600);
     else if (auto v = a.value("--hold")) o.hold = to_double(*v, "--hold", 0.1, 3600);
+    else if (a.flag("--reference")) o.reference = true;
     else throw UsageError("unknown argument: " + a.peek());
   }
   if (!o.port) throw UsageError("--port is required");
@@ -147,12 +153,58 @@ std::uint64_t publish(const Options& o) {
   const auto total = static_cast<std::uint64_t>(o.rate * o.seconds);
   for (std::uint64_t n = 0; n < total; ++n) {
     std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval * static_cast<double>(n)));
-    std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us()) + "}";
-    client.publish(topic, payload.data(), payload.size(), 0, false);
+    // Paho refuses a publish while its outgoing buffer is full (a loaded machine starves
+    // its send thread): wait a little and stamp the message again.
+    for (int attempt = 0;; ++attempt) {
+      std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us()) + "}";
+      try {
+        client.publish(topic, payload.data(), payload.size(), 0, false);
+        break;
+      } catch (const mqtt::exception& e) {
+        if (e.get_return_code() != MQTTASYNC_MAX_BUFFERED_MESSAGES || attempt >= 5000) throw;
+        std::this_thread::sleep_for(1ms);
+      }
+    }
   }
   client.disconnect()->wait();
   return total;
 }
+
+// --reference: one MQTT subscriber of the bench topic, timing each message the way the
+// WebSocket clients time frames (on the Paho callback thread).
+class Reference {
+ public:
+  explicit Reference(const Options& o)
+      : client_(o.mqtt, "iotd-bench-live-ref-" + std::to_string(::getpid()), mqtt::create_options(MQTTVERSION_5)) {
+    client_.set_message_callback([this](mqtt::const_message_ptr m) {
+      auto now = now_us();
+      const std::string& text = m->get_payload_str();
+      if (auto p = text.find("\"sent_us\":"); p != std::string::npos) {
+        double sent = std::strtod(text.c_str() + p + 10, nullptr);
+        std::lock_guard lock(mu_);
+        latency_ms_.push_back(static_cast<float>((static_cast<double>(now) - sent) / 1000.0));
+      }
+    });
+    auto conn = mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize();
+    client_.connect(conn)->wait();
+    client_.subscribe("sensors/" + o.device + "/data", 0)->wait();
+  }
+  ~Reference() {
+    try {
+      client_.disconnect()->wait();
+    } catch (const std::exception&) {
+    }
+  }
+  std::vector<float> take() {
+    std::lock_guard lock(mu_);
+    return std::move(latency_ms_);
+  }
+
+ private:
+  mqtt::async_client client_;
+  std::mutex mu_;
+  std::vector<float> latency_ms_;
+};
 
 int run(const Options& o) {
   rlimit rl{};
@@ -185,6 +237,8 @@ int run(const Options& o) {
   }
   std::this_thread::sleep_for(500ms);  // let the hub see every subscriber
   ioc.poll();
+  std::unique_ptr<Reference> reference;
+  if (o.reference && !o.mqtt.empty()) reference = std::make_unique<Reference>(o);
   std::atomic<std::uint64_t> published{0};
   std::atomic<bool> done{false};
   std::thread pub;
@@ -213,6 +267,12 @@ int run(const Options& o) {
   out["p50_ms"] = percentile(stats.latency_ms, 0.50);
   out["p99_ms"] = percentile(stats.latency_ms, 0.99);
   out["max_ms"] = percentile(stats.latency_ms, 1.0);
+  if (reference) {
+    auto ref = reference->take();
+    out["mqtt_samples"] = ref.size();
+    out["mqtt_p50_ms"] = percentile(ref, 0.50);
+    out["mqtt_p99_ms"] = percentile(ref, 0.99);
+  }
   std::printf("%s\n", out.dump().c_str());
   return stats.failed ? 1 : 0;
 }

@@ -262,6 +262,8 @@ struct App::Impl {
     // Live stream (issue 10): the writer hands each committed batch to the hub.
     hub = std::make_unique<live::LiveHub>();
     writer->set_commit_listener([h = hub.get()](ingest::CommitEvent&& ev) { h->publish(std::move(ev)); });
+    // A batch of a device a stream client watches skips the group-commit delay (§7, §15).
+    writer->set_stream_watch([h = hub.get()](std::string_view device) { return h->watching(device); });
     writer->start();
 
     // Commands (issue 9): pending commands of the last run are failed before any is issued.

@@ -196,6 +196,10 @@ void Writer::decode_loop() {
       if (h.abandon) break;
       continue;
     }
+    batch.clear();
+    batch.reserve(msgs.size());
+    for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
+    msgs.clear();
     // Group commit: a small batch waits a little for company (one transaction per few
     // messages costs most of the CPU and disk writes at moderate rates). It sleeps, then
     // takes what came: waiting in read() would wake this thread for every appended frame.
@@ -204,26 +208,29 @@ void Writer::decode_loop() {
     // rate at max_batch per (delay + decode time).
     // HTTP ingest callers wait for this commit to be answered (and closed-loop clients send
     // nothing more until then): a batch holding their messages never waits for company.
-    const bool callers_wait = std::any_of(msgs.begin(), msgs.end(),
-                                          [](const InputMessage& m) { return m.source == MessageSource::http; });
-    if (!stopping && !callers_wait && opts_.commit_delay.count() > 0 && msgs.size() < opts_.max_batch / 4) {
+    // A live-stream client watching one of the batch's devices waits for its frame: that
+    // batch waits at most kWatchedCommitDelay (no wait at all cost more CPU per message
+    // than it saved in latency: docs/architecture.md §7, BENCHMARKS.md).
+    const Latency latency = latency_matters(batch);
+    const auto delay = latency == Latency::watched ? std::min(opts_.commit_delay, kWatchedCommitDelay)
+                                                   : opts_.commit_delay;
+    if (!stopping && latency != Latency::caller_waits && delay.count() > 0 &&
+        batch.size() < opts_.max_batch / 4) {
       {
         std::unique_lock lock(h.mu);
-        h.cv.wait_for(lock, opts_.commit_delay, [&] { return stopping_.load() || h.abandon; });
+        h.cv.wait_for(lock, delay, [&] { return stopping_.load() || h.abandon; });
       }
       std::size_t bytes = 0;
-      for (const auto& m : msgs) bytes += m.topic.size() + m.payload.size();
+      for (const auto& d : batch) bytes += d.msg.topic.size() + d.msg.payload.size();
       try {
         if (bytes < opts_.max_batch_bytes)  // the batch's byte bound holds across both reads
-          read_inputs(msgs, opts_.max_batch - msgs.size(), opts_.max_batch_bytes - bytes,
+          read_inputs(msgs, opts_.max_batch - batch.size(), opts_.max_batch_bytes - bytes,
                       std::chrono::milliseconds(0));
       } catch (const std::exception& e) {
         spdlog::error("journal read failed: {}", e.what());  // commit what was read
       }
+      for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
     }
-    batch.clear();
-    batch.reserve(msgs.size());
-    for (auto& m : msgs) batch.push_back(decode_frame(std::move(m)));
     std::unique_lock lock(h.mu);
     h.cv.wait(lock, [&] { return h.batches.size() < Handoff::kDepth || h.abandon; });
     if (h.abandon) {
@@ -238,6 +245,21 @@ void Writer::decode_loop() {
   std::lock_guard lock(h.mu);
   h.done = true;
   h.cv.notify_all();
+}
+
+// Whether an HTTP caller waits for the batch, or a stream client watches one of its devices.
+Writer::Latency Writer::latency_matters(std::span<const DecodedFrame> batch) const {
+  Latency out = Latency::none;
+  for (const auto& d : batch) {
+    if (d.msg.source == MessageSource::http) return Latency::caller_waits;
+    if (!stream_watch_ || out == Latency::watched) continue;
+    for (const auto& r : d.decoded.readings)
+      if (stream_watch_(r.device_id)) {
+        out = Latency::watched;
+        break;
+      }
+  }
+  return out;
 }
 
 void Writer::run() {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <string_view>
 
 #include "../http/api_json.hpp"
@@ -94,13 +95,44 @@ void LiveHub::publish_acknowledged(const Alert& alert) {
 }
 
 void LiveHub::subscribe(const std::shared_ptr<Subscriber>& s) {
+  std::vector<std::uint16_t> buckets;
+  for (const auto& d : s->filter().devices) buckets.push_back(watch_bucket(d));
+  if (buckets.empty()) buckets.push_back(kWatchBuckets);
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
   std::lock_guard lock(mu_);
-  if (subs_.emplace(s.get(), s).second) ++version_;
+  if (!subs_.emplace(s.get(), s).second) return;
+  ++version_;
+  count_watch(buckets, 1);
+  watch_keys_.emplace(s.get(), std::move(buckets));
 }
 
+// The subscriber may be mid-destruction: its buckets come from watch_keys_, not its filter.
 void LiveHub::unsubscribe(const Subscriber* s) {
   std::lock_guard lock(mu_);
   if (subs_.erase(s)) ++version_;
+  if (auto it = watch_keys_.find(s); it != watch_keys_.end()) {
+    count_watch(it->second, -1);
+    watch_keys_.erase(it);
+  }
+}
+
+std::uint16_t LiveHub::watch_bucket(std::string_view device) noexcept {
+  return static_cast<std::uint16_t>(std::hash<std::string_view>{}(device) % kWatchBuckets);
+}
+
+void LiveHub::count_watch(const std::vector<std::uint16_t>& buckets, int delta) {
+  for (auto b : buckets) {
+    if (delta > 0)
+      watch_[b].fetch_add(1, std::memory_order_relaxed);
+    else
+      watch_[b].fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+bool LiveHub::watching(std::string_view device) const noexcept {
+  return watch_[kWatchBuckets].load(std::memory_order_relaxed) > 0 ||
+         watch_[watch_bucket(device)].load(std::memory_order_relaxed) > 0;
 }
 
 std::size_t LiveHub::subscribers() const {
@@ -108,24 +140,42 @@ std::size_t LiveHub::subscribers() const {
   return subs_.size();
 }
 
+// Commits that queued up while the hub was busy go out together: each client gets one
+// delivery (one post to its io thread, one gather write) for all of them instead of one
+// per commit, so a burst of small commits costs no more wake-ups than one large one.
 void LiveHub::run(std::stop_token st) {
   log::ModuleScope module("live");
+  constexpr std::size_t kMaxCoalesced = 64, kMaxCoalescedReadings = 256;
+  std::vector<Item> items;
+  std::vector<std::shared_ptr<const ingest::CommitEvent>> commits;
   while (true) {
-    Item item;
+    items.clear();
     {
       std::unique_lock lock(mu_);
       if (!cv_.wait(lock, st, [this] { return !queue_.empty(); })) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      // Bounded so that one delivery stays near one batch (IOTD_WS_QUEUE_FRAMES, §15).
+      std::size_t readings = 0;
+      while (!queue_.empty() && items.size() < kMaxCoalesced && readings < kMaxCoalescedReadings) {
+        if (auto* c = std::get_if<std::shared_ptr<const ingest::CommitEvent>>(&queue_.front()))
+          readings += (*c)->readings.size();
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
     }
     refresh_snapshot();
     try {
-      std::visit([this](const auto& v) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, Acknowledged>)
-          dispatch(v);
-        else
-          dispatch(*v);
-      }, item);
+      // Runs of consecutive commits in one dispatch; acknowledgements in their place.
+      for (std::size_t i = 0; i < items.size();) {
+        if (auto* ack = std::get_if<Acknowledged>(&items[i])) {
+          dispatch(*ack);
+          ++i;
+          continue;
+        }
+        commits.clear();
+        for (; i < items.size() && !std::holds_alternative<Acknowledged>(items[i]); ++i)
+          commits.push_back(std::get<std::shared_ptr<const ingest::CommitEvent>>(std::move(items[i])));
+        dispatch(commits);
+      }
     } catch (const std::exception& e) {
       spdlog::error("live: dispatching a batch failed: {}", e.what());
     }
@@ -143,42 +193,49 @@ void LiveHub::refresh_snapshot() {
   snapshot_version_ = version_;
 }
 
-void LiveHub::dispatch(const ingest::CommitEvent& ev) {
-  const std::size_t n = ev.readings.size();
-  // Per reading: its frame per metrics key, rendered when the first client wants it.
-  std::vector<std::vector<std::pair<std::string_view, Frame>>> rendered(n);
-  std::vector<Frame> alert_frames(ev.alerts.size());
+void LiveHub::dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent>> commits) {
+  // Per commit and reading: its frame per metrics key, rendered when the first client
+  // wants it.
+  std::vector<std::vector<std::vector<std::pair<std::string_view, Frame>>>> rendered(commits.size());
+  std::vector<std::vector<Frame>> alert_frames(commits.size());
+  for (std::size_t c = 0; c < commits.size(); ++c) {
+    rendered[c].resize(commits[c]->readings.size());
+    alert_frames[c].resize(commits[c]->alerts.size());
+  }
   std::vector<Frame> out;
   for (const auto& weak : snapshot_) {
     auto sub = weak.lock();
     if (!sub) continue;
     const StreamFilter& f = sub->filter();
     out.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      const Reading& r = ev.readings[i];
-      if (!f.wants_device(r.device_id)) continue;
-      if (!f.metrics.empty() &&
-          std::none_of(r.metrics.begin(), r.metrics.end(),
-                       [&](const auto& m) { return f.wants_metric(m.first); }))
-        continue;
-      auto& cache = rendered[i];
-      auto it = std::find_if(cache.begin(), cache.end(),
-                             [&](const auto& e) { return e.first == f.metrics_key; });
-      if (it == cache.end()) {
-        auto text = reading_frame(r, i < ev.reading_ids.size() ? ev.reading_ids[i] : 0,
-                                  f.metrics.empty() ? nullptr : &f);
-        cache.emplace_back(f.metrics_key, std::make_shared<const std::string>(std::move(text)));
-        it = cache.end() - 1;
+    for (std::size_t c = 0; c < commits.size(); ++c) {
+      const ingest::CommitEvent& ev = *commits[c];
+      for (std::size_t i = 0; i < ev.readings.size(); ++i) {
+        const Reading& r = ev.readings[i];
+        if (!f.wants_device(r.device_id)) continue;
+        if (!f.metrics.empty() &&
+            std::none_of(r.metrics.begin(), r.metrics.end(),
+                         [&](const auto& m) { return f.wants_metric(m.first); }))
+          continue;
+        auto& cache = rendered[c][i];
+        auto it = std::find_if(cache.begin(), cache.end(),
+                               [&](const auto& e) { return e.first == f.metrics_key; });
+        if (it == cache.end()) {
+          auto text = reading_frame(r, i < ev.reading_ids.size() ? ev.reading_ids[i] : 0,
+                                    f.metrics.empty() ? nullptr : &f);
+          cache.emplace_back(f.metrics_key, std::make_shared<const std::string>(std::move(text)));
+          it = cache.end() - 1;
+        }
+        out.push_back(it->second);
       }
-      out.push_back(it->second);
-    }
-    if (f.alerts) {
-      for (std::size_t i = 0; i < ev.alerts.size(); ++i) {
-        const Alert& a = ev.alerts[i];
-        if (!f.wants_device(a.device_id) || !f.wants_metric(a.metric)) continue;
-        if (!alert_frames[i])
-          alert_frames[i] = std::make_shared<const std::string>(alert_frame(a, alert_event(a)));
-        out.push_back(alert_frames[i]);
+      if (f.alerts) {
+        for (std::size_t i = 0; i < ev.alerts.size(); ++i) {
+          const Alert& a = ev.alerts[i];
+          if (!f.wants_device(a.device_id) || !f.wants_metric(a.metric)) continue;
+          if (!alert_frames[c][i])
+            alert_frames[c][i] = std::make_shared<const std::string>(alert_frame(a, alert_event(a)));
+          out.push_back(alert_frames[c][i]);
+        }
       }
     }
     if (!out.empty()) sub->deliver(out);

@@ -201,6 +201,52 @@ TEST_F(LiveStream, ClientThatNeverReadsIsClosedAndCountedWhileOthersKeepReceivin
   EXPECT_GE(metric("ws_frames_sent"), sent);
 }
 
+// With a long IOTD_COMMIT_DELAY, a small batch waits for company; one holding a device a
+// stream client watches waits at most 2 ms (docs/architecture.md §7), so its frame comes
+// well before the delay.
+TEST(LiveStreamCommitDelay, WatchedDeviceSkipsTheDelayOthersWait) {
+  TempDir dir;
+  MosquittoServer broker;
+  IotdProcess iotd({dir / "iotd", broker.url(), {{"IOTD_COMMIT_DELAY", "1s"}}});
+  ASSERT_TRUE(eventually([&] { return iotd.get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s))
+      << iotd.log();
+  auto stored = [&](const std::string& device) {
+    return iotd.get("/api/v1/readings?device_id=" + device).json()["count"].get<int>();
+  };
+  auto send = [&](const std::string& device) {
+    auto r = publish_all(broker.url(), "delay-pub", {{"sensors/" + device + "/data", R"({"temperature": 21.5})"}}, 1);
+    ASSERT_EQ(r.acknowledged, 1u);
+  };
+  // iotd gets the message after `send` starts: 500 ms later it is still uncommitted
+  // (it waits 1 s), unless the machine stalled the publisher itself for most of that time.
+  auto uncommitted_at_500ms = [&](const std::string& device) {
+    const auto t = std::chrono::steady_clock::now();
+    send(device);
+    if (std::chrono::steady_clock::now() - t > 400ms) return;  // too slow to tell
+    std::this_thread::sleep_until(t + 500ms);
+    EXPECT_EQ(stored(device), 0) << device << ": the batch should wait IOTD_COMMIT_DELAY";
+  };
+  // No subscriber: the batch waits the delay, then commits.
+  uncommitted_at_500ms("unwatched");
+  EXPECT_TRUE(eventually([&] { return stored("unwatched") == 1; }, 10s));
+
+  WsClient ws(iotd.port());
+  ASSERT_TRUE(ws.connect("/api/v1/stream?device_id=watched")) << ws.error();
+  ASSERT_TRUE(eventually([&] {
+    return iotd.get("/api/v1/health").json()["counters"].value("ws_clients", 0) == 1;
+  }, 5s));
+  // A subscriber of another device does not shorten this device's wait.
+  uncommitted_at_500ms("other");
+  EXPECT_TRUE(eventually([&] { return stored("other") == 1; }, 10s));
+
+  send("watched");
+  const auto t0 = std::chrono::steady_clock::now();  // the broker has it (QoS 1)
+  auto frame = ws.receive(10s);
+  ASSERT_TRUE(frame) << ws.error() << " stored: " << stored("watched") << iotd.log();
+  EXPECT_EQ(json::parse(*frame)["device_id"], "watched");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 800ms) << "the watched batch waited the 1 s delay";
+}
+
 TEST_F(LiveStream, BadFilterIs400BeforeTheUpgrade) {
   for (std::string target : {"/api/v1/stream?alerts=sometimes", "/api/v1/stream?device_id=a,,b",
                              "/api/v1/stream?metric=temperature",

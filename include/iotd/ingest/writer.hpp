@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -69,6 +70,9 @@ struct CommitEvent {
   std::vector<storage::Alert> alerts;  // alerts raised, updated or cleared, final state
 };
 
+// The group-commit wait of a batch a live-stream client watches (when commit_delay is longer).
+inline constexpr std::chrono::milliseconds kWatchedCommitDelay{2};
+
 class Writer {
  public:
   // `inputs` (at least one, outliving the writer): the writer waits on the first and the
@@ -91,6 +95,12 @@ class Writer {
   // Called on the writer thread after each commit with the event moved out (the live hub
   // keeps it without copying); must not block.
   void set_commit_listener(std::function<void(CommitEvent&&)> listener);
+  // Before start(): whether a live-stream client watches a device (lock-free, cheap: read
+  // for every reading of a small batch). A batch holding such a device waits at most
+  // kWatchedCommitDelay for company, not commit_delay (docs/architecture.md §7, §15).
+  void set_stream_watch(std::function<bool(std::string_view device_id)> watching) {
+    stream_watch_ = std::move(watching);
+  }
   // Before start(): where command acks go. Without one they are accepted and dropped.
   void set_ack_sink(CommandAckSink* sink) { ack_sink_ = sink; }
   void reload_rules();  // picked up before the next batch
@@ -110,6 +120,8 @@ class Writer {
   struct DecodedFrame;  // an input message and what the decoder made of it
   struct Handoff;       // decoded batches, decode thread -> writer thread
   void decode_loop();
+  enum class Latency { none, watched, caller_waits };
+  Latency latency_matters(std::span<const DecodedFrame> batch) const;
   std::size_t read_inputs(std::vector<InputMessage>& out, std::size_t max_items,
                           std::size_t max_bytes, std::chrono::milliseconds wait);
   void run();
@@ -146,6 +158,7 @@ class Writer {
   AlarmBook book_;  // committed alarm state; writer thread only
   std::string checkpoint_id_;  // durable_->checkpoint_id() at start
   std::function<void(CommitEvent&&)> listener_;
+  std::function<bool(std::string_view)> stream_watch_;  // set_stream_watch()
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reload_rules_{false};

@@ -2,8 +2,8 @@
 // WebSocket stream clients. The writer's commit listener hands each committed batch over
 // by move (publish); the hub's own thread renders every frame once per metric filter into
 // a shared_ptr<const std::string> shared by every client that wants it, and passes each
-// client the frames of one commit in commit order. It never blocks the writer: publish
-// only moves the batch onto a queue under a short lock.
+// client the frames of a commit (or of several that queued up) in commit order. It never
+// blocks the writer: publish only moves the batch onto a queue under a short lock.
 //
 // Subscribers are held weakly; deliver() must not block (a stream session appends to its
 // bounded queue and posts to its io thread). Threading: every member is thread-safe.
@@ -11,6 +11,8 @@
 // holds a session for its duration); unsubscribe() stays valid after stop().
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -18,6 +20,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -36,8 +39,8 @@ class Subscriber {
  public:
   virtual ~Subscriber() = default;
   virtual const StreamFilter& filter() const = 0;
-  // On the hub thread: this subscriber's frames of one commit (or one acknowledgement),
-  // in order. Must not block.
+  // On the hub thread: this subscriber's frames of one or more consecutive commits (or of
+  // one acknowledgement), in order. Must not block.
   virtual void deliver(std::span<const Frame> frames) = 0;
 };
 
@@ -63,6 +66,12 @@ class LiveHub {
   void unsubscribe(const Subscriber* s);
   std::size_t subscribers() const;
 
+  // Lock-free, for the writer's group commit (docs/architecture.md §7, §15): whether a
+  // subscriber may want frames about `device`. Counts are kept per hash bucket of the
+  // filters' device ids (and one for filters without any), so a false positive is
+  // possible, a false negative is not; it reads two atomics and takes no lock.
+  bool watching(std::string_view device) const noexcept;
+
   // Ends the hub thread; what is queued is dropped. Idempotent.
   void stop();
   std::uint64_t batches_dropped() const { return dropped_.load(); }
@@ -74,9 +83,11 @@ class LiveHub {
   using Item = std::variant<std::shared_ptr<const ingest::CommitEvent>, Acknowledged>;
 
   void run(std::stop_token st);
-  void dispatch(const ingest::CommitEvent& ev);
+  void dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent>> commits);
   void dispatch(const Acknowledged& ack);
   void refresh_snapshot();
+  void count_watch(const std::vector<std::uint16_t>& buckets, int delta);
+  static std::uint16_t watch_bucket(std::string_view device) noexcept;
 
   HubOptions opts_;
   mutable std::mutex mu_;  // guards queue_, subs_ and version_
@@ -86,6 +97,11 @@ class LiveHub {
   std::uint64_t version_ = 0;
   bool stopped_ = false;
   std::atomic<std::uint64_t> dropped_{0};
+  // watching(): subscribers per device-id hash bucket; the last one counts the filters
+  // without a device list. watch_keys_ (under mu_) remembers each subscriber's buckets.
+  static constexpr std::size_t kWatchBuckets = 256;
+  std::array<std::atomic<std::uint32_t>, kWatchBuckets + 1> watch_{};
+  std::unordered_map<const Subscriber*, std::vector<std::uint16_t>> watch_keys_;
   // Hub thread only: the subscribers as of snapshot_version_.
   std::vector<std::weak_ptr<Subscriber>> snapshot_;
   std::uint64_t snapshot_version_ = ~std::uint64_t{0};

@@ -238,5 +238,27 @@ TEST(LiveHub, PublishNeverWaitsForSubscribersAndTheBacklogIsBounded) {
   EXPECT_LE(slow->calls.load(), 50);
 }
 
+// The writer's lock-free question (docs/architecture.md §7): a device is watched while a
+// subscriber names it or takes every device, and no longer once that subscriber leaves.
+TEST(LiveHub, WatchingFollowsTheSubscribersDeviceFilters) {
+  LiveHub hub;
+  EXPECT_FALSE(hub.watching("d1"));
+  auto one = std::make_shared<Recorder>(filter({{"device_id", "d1,d2"}}));
+  hub.subscribe(one);
+  EXPECT_TRUE(hub.watching("d1"));
+  EXPECT_TRUE(hub.watching("d2"));
+  int unwatched = 0;  // hash buckets may collide; most other ids are not watched
+  for (int i = 0; i < 100; ++i) unwatched += hub.watching("other-" + std::to_string(i)) ? 0 : 1;
+  EXPECT_GE(unwatched, 90);
+  auto all = std::make_shared<Recorder>(filter({{"metrics", "temperature"}}));
+  hub.subscribe(all);
+  EXPECT_TRUE(hub.watching("other-1"));
+  hub.unsubscribe(all.get());
+  hub.subscribe(one);  // again: counted once
+  hub.unsubscribe(one.get());
+  EXPECT_FALSE(hub.watching("d1"));
+  EXPECT_FALSE(hub.watching("other-1"));
+}
+
 }  // namespace
 }  // namespace iotd::live
