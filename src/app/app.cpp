@@ -303,6 +303,9 @@ struct App::Impl {
         writer->reload_rules();
         device_keys.load(repo->device_keys());
       };
+      // Commits made before the relay listened (since writer->start() loaded the cache, or
+      // while it was away): merged, newer device time wins.
+      rh.latest = [this](std::vector<storage::DeviceLatest>&& rows) { latest.merge(rows); };
       relay = std::make_unique<cluster::ClusterRelay>(spec.connect_string, cfg.instance_id, *repo, std::move(rh));
       relay->start();
       ctx.rules_changed = [w = writer.get(), r = relay.get()] {

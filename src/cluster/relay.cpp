@@ -84,7 +84,12 @@ void ClusterRelay::run(std::stop_token st) {
   bool first = true;
   while (!st.stop_requested()) {
     Conn c;
-    c.pg = PQconnectdb(conninfo_.c_str());
+    // application_name "iotd-relay <instance id>": which backend is whose relay in
+    // pg_stat_activity (operators; the Cluster tests end it there).
+    const std::string app = "iotd-relay " + instance_id_;
+    const char* keys[] = {"dbname", "application_name", nullptr};
+    const char* values[] = {conninfo_.c_str(), app.c_str(), nullptr};
+    c.pg = PQconnectdbParams(keys, values, 1);
     if (!c.ok() || !c.exec("LISTEN iotd_commits") || !c.exec("LISTEN iotd_changes")) {
       spdlog::warn("cluster relay: cannot listen on the database (retrying in {} ms): {}", delay.count(),
                    c.pg ? PQerrorMessage(c.pg) : "out of memory");
@@ -98,6 +103,7 @@ void ClusterRelay::run(std::stop_token st) {
     connected_ = true;
     spdlog::info("cluster relay: listening for other instances' commits and changes");
     if (!first && h_.resync) h_.resync();  // notifications sent while we were away are lost
+    if (h_.latest) catch_up_latest(c);
     first = false;
     while (!st.stop_requested() && c.ok()) {
       send_pending(c);
@@ -117,6 +123,40 @@ void ClusterRelay::run(std::stop_token st) {
     connected_ = false;
     if (!st.stop_requested()) spdlog::warn("cluster relay: connection lost: {}", PQerrorMessage(c.pg));
   }
+}
+
+// The latest values as stored (the writers' own query, src/storage/soci_write_store.cpp),
+// read after LISTEN: whatever committed before is in them, whatever commits after is
+// notified; the cache keeps the newer device time of both.
+void ClusterRelay::catch_up_latest(Conn& c) {
+  PGresult* r = PQexec(c.pg,
+                       "SELECT d.device_id, d.last_seen_at, mn.name, lv.ts, lv.value "
+                       "FROM devices d "
+                       "JOIN latest_values lv ON lv.device_pk = d.pk "
+                       "JOIN metric_names mn ON mn.id = lv.metric_id "
+                       "WHERE d.status <> 'deleted' ORDER BY d.device_id");
+  std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, &PQclear);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    spdlog::warn("cluster relay: reading the latest values: {}", PQerrorMessage(c.pg));
+    return;
+  }
+  std::vector<storage::DeviceLatest> rows;
+  try {
+    for (int row = 0; row < PQntuples(r); ++row) {
+      const std::string device = PQgetvalue(r, row, 0);
+      if (rows.empty() || rows.back().device_id != device) {
+        rows.emplace_back();
+        rows.back().device_id = device;
+        if (!PQgetisnull(r, row, 1)) rows.back().last_seen_at_ms = std::stoll(PQgetvalue(r, row, 1));
+      }
+      rows.back().metrics[PQgetvalue(r, row, 2)] =
+          storage::LatestValue{std::stod(PQgetvalue(r, row, 4)), std::stoll(PQgetvalue(r, row, 3))};
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster relay: reading the latest values: {}", e.what());
+    return;
+  }
+  h_.latest(std::move(rows));
 }
 
 void ClusterRelay::handle(Conn& c, const std::string& channel, const std::string& payload) {

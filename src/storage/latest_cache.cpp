@@ -28,6 +28,33 @@ void LatestCache::load(std::vector<DeviceLatest> rows) {
   }
 }
 
+void LatestCache::merge(const std::vector<DeviceLatest>& rows) {
+  std::unique_lock lock(mu_);
+  for (const auto& row : rows) {
+    auto& e = by_device_[row.device_id];
+    auto& d = e.latest;
+    bool changed = d.device_id.empty();
+    if (changed) d.device_id = row.device_id;
+    if (row.last_seen_at_ms > d.last_seen_at_ms) {
+      d.last_seen_at_ms = row.last_seen_at_ms;
+      changed = true;
+    }
+    for (const auto& [name, v] : row.metrics) {
+      auto [it, inserted] = d.metrics.try_emplace(name, v);
+      if (inserted) {
+        changed = true;
+      } else if (v.ts_ms > it->second.ts_ms) {
+        it->second = v;
+        changed = true;
+      }
+    }
+    if (changed) {
+      ++e.version;
+      e.memo.reset();
+    }
+  }
+}
+
 void LatestCache::erase(const std::string& device_id) {
   std::unique_lock lock(mu_);
   by_device_.erase(device_id);

@@ -8,12 +8,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <string>
 
 #include "support/database_server.hpp"
 #include "support/iotd_process.hpp"
+#include "support/process.hpp"
 #include "support/publisher.hpp"
 #include "support/services.hpp"
 #include "support/temp_dir.hpp"
@@ -24,6 +27,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+
+std::string slurp_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 const std::map<std::string, std::string> kAdmin{{"X-API-Key", kTestAdminKey},
                                                 {"Content-Type", "application/json"}};
@@ -74,6 +84,19 @@ class Cluster : public ::testing::Test {
   void put_rule(IotdProcess& p, const std::string& metric, const std::string& body) {
     auto r = p.request("PUT", "/api/v1/rules/" + metric, body, kAdmin);
     ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  // Statements run as the server's superuser in database postgres (one psql session);
+  // psql's exit code.
+  int psql(const std::vector<std::string>& statements) {
+    const auto url = db->url();  // postgresql://iotd:iotd@127.0.0.1:PORT/iotd
+    const auto port = url.substr(url.rfind(':') + 1, url.rfind('/') - url.rfind(':') - 1);
+    std::vector<std::string> argv{(*find_postgres_bindir() / "psql").string(), "-h", "127.0.0.1", "-p", port,
+                                  "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"};
+    for (const auto& s : statements) argv.insert(argv.end(), {"-c", s});
+    ProcessOptions po;
+    po.log_file = dir / "psql.txt";
+    return Process::exit_code(run_process(argv, po, 30s));
   }
 
   void TearDown() override {  // the instances before their database server
@@ -166,6 +189,33 @@ TEST_F(Cluster, StreamOnOneInstanceCarriesTheOtherInstancesCommits) {
   EXPECT_EQ((*own)["metrics"]["temperature"], 36);
   EXPECT_EQ((*updated)["event"], "updated");
   EXPECT_FALSE(next(*ws, 500ms)) << "a frame arrived twice";
+}
+
+// The relay reads the latest values whenever it starts listening (docs/architecture.md §21):
+// a reading A commits while B's relay cannot listen (its connection ended, the database
+// refusing new ones) reaches B's latest values when it listens again. Before that catch-up
+// B answered the older value until the device's next reading; the same gap opened at every
+// start, between loading the cache and the first LISTEN.
+TEST_F(Cluster, LatestValuesCommittedWhileTheRelayWasAwayReachTheOtherInstance) {
+  start(true);
+  auto latest_of = [&](IotdProcess& p) {
+    auto r = p.get("/api/v1/readings/latest?device_id=boiler");
+    return r.status == 200 ? r.json()["metrics"]["temperature"]["value"] : json();
+  };
+  send("sensors/boiler/data", R"({"temperature": 20})");
+  ASSERT_TRUE(eventually([&] { return latest_of(*b) == 20; }, 5s)) << b->log();
+  ASSERT_EQ(psql({"ALTER DATABASE iotd ALLOW_CONNECTIONS false",
+                  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'iotd-relay b'"}),
+            0)
+      << slurp_text(dir / "psql.txt");
+  ASSERT_TRUE(eventually([&] { return b->log().find("cluster relay: connection lost") != std::string::npos; }, 5s))
+      << b->log();
+  publish_all(broker.url(), "cluster-pub", {{"sensors/boiler/data", R"({"temperature": 35})"}}, 1);
+  ASSERT_TRUE(eventually([&] { return latest_of(*a) == 35; }, 10s)) << a->log();  // A's pool stays connected
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(latest_of(*b), 20) << "B's relay was not away";
+  ASSERT_EQ(psql({"ALTER DATABASE iotd ALLOW_CONNECTIONS true"}), 0);
+  EXPECT_TRUE(eventually([&] { return latest_of(*b) == 35; }, 15s)) << b->log();
 }
 
 // Publish on A -> frame on B, one message at a time: the remote path's latency, next to

@@ -6,7 +6,10 @@
 // through the repository) and handed on as a CommitEvent (to the live hub), in commit order
 // (PostgreSQL delivers notifications in commit order); another instance's change calls the
 // matching handler. The instance's own notifications are skipped. After a reconnect it
-// calls `resync` (what was announced meanwhile is lost: reload what may have changed).
+// calls `resync` (what was announced meanwhile is lost: reload what may have changed); on
+// every connect, the first included, once LISTEN is in place, it reads the latest values
+// and hands them to `latest`: commits made before it listened (while this instance
+// started, or while it was away) reach the latest-values cache all the same.
 #pragma once
 
 #include <atomic>
@@ -33,6 +36,7 @@ struct RelayHandlers {
   std::function<void()> rules_changed;                        // the rules table changed
   std::function<void(const std::string& device_id)> device_changed;  // a device or its key
   std::function<void()> resync;                               // after a reconnect
+  std::function<void(std::vector<storage::DeviceLatest>&&)> latest;  // after each LISTEN
 };
 
 class ClusterRelay {
@@ -56,6 +60,7 @@ class ClusterRelay {
   void run(std::stop_token st);
   void handle(Conn& c, const std::string& channel, const std::string& payload);
   void send_pending(Conn& c);
+  void catch_up_latest(Conn& c);  // reads the latest values, calls h_.latest
 
   std::string conninfo_, instance_id_;
   storage::Repository& repo_;

@@ -22,6 +22,10 @@ class LatestCache {
   // A value replaces the cached one only if its device time is not older.
   void apply(const Reading& r);
   void load(std::vector<DeviceLatest> rows);
+  // Like apply() for each row's values (one device time per metric): a value replaces the
+  // cached one only if not older, so it may race with apply() in any order. Another
+  // instance's commits missed while its relay was not listening (docs/architecture.md §21).
+  void merge(const std::vector<DeviceLatest>& rows);
   // Forgets the device (deleted through the devices API).
   void erase(const std::string& device_id);
   std::optional<DeviceLatest> device(const std::string& device_id) const;

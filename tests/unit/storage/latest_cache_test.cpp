@@ -51,5 +51,41 @@ TEST(LatestCache, OlderDeviceTimeDoesNotReplaceAValue) {
   EXPECT_EQ(cache.device("dev-1")->metrics.at("temperature").value, 5);
 }
 
+// The cluster relay's catch-up (docs/architecture.md §21): rows read from the database
+// merge per metric by device time, in either order with apply(), and add unknown devices.
+TEST(LatestCache, MergeKeepsTheNewerValueOfEachMetricAndAddsUnknownDevices) {
+  LatestCache cache;
+  auto r = reading("dev-1", 2000, 21);
+  r.metrics.emplace_back("humidity", 40);
+  cache.apply(r);
+  int renders = 0;
+  auto render = [&](const DeviceLatest& d) {
+    ++renders;
+    return std::to_string(d.metrics.at("temperature").value);
+  };
+  ASSERT_NE(cache.rendered("dev-1", render), nullptr);
+
+  DeviceLatest one{"dev-1", 3000, {{"temperature", {25, 3000}}, {"humidity", {35, 1000}}, {"co2", {400, 500}}}};
+  DeviceLatest two{"dev-2", 900, {{"temperature", {18, 900}}}};
+  cache.merge({one, two});
+  const auto d1 = cache.device("dev-1");
+  ASSERT_TRUE(d1);
+  EXPECT_EQ(d1->metrics.at("temperature").value, 25);  // newer in the rows
+  EXPECT_EQ(d1->metrics.at("humidity").value, 40);     // older in the rows: kept
+  EXPECT_EQ(d1->metrics.at("co2").value, 400);         // unknown metric: added
+  EXPECT_EQ(d1->last_seen_at_ms, 3000);
+  EXPECT_EQ(*cache.rendered("dev-1", render), "25.000000");  // the memo was reset
+  ASSERT_TRUE(cache.device("dev-2"));
+  EXPECT_EQ(cache.device("dev-2")->metrics.at("temperature").value, 18);
+
+  // The same rows again change nothing, and keep the memo.
+  cache.merge({one});
+  ASSERT_NE(cache.rendered("dev-1", render), nullptr);
+  EXPECT_EQ(renders, 2);
+  // A reading applied after the merge still wins by device time.
+  cache.apply(reading("dev-1", 2500, 30));
+  EXPECT_EQ(cache.device("dev-1")->metrics.at("temperature").value, 25);
+}
+
 }  // namespace
 }  // namespace iotd::storage
