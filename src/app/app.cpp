@@ -291,6 +291,7 @@ struct App::Impl {
     if (cfg.cluster && spec.dialect == "postgresql") {
       cluster::RelayHandlers rh;
       rh.commit = [this](ingest::CommitEvent&& ev) {
+        counters.cluster_relayed_readings.fetch_add(ev.readings.size());
         for (const auto& r : ev.readings) latest.apply(r);  // newer device time wins: any order
         hub->publish(std::move(ev));
       };
@@ -526,6 +527,7 @@ struct App::Impl {
   void sample_metrics() {
     if (!started.load(std::memory_order_acquire)) return;  // a scrape during start-up
     counters.mqtt_connected = mqtt && mqtt->connected() ? 1 : 0;
+    counters.cluster_relay_connected = relay && relay->connected() ? 1 : 0;
     const auto last = journal->last_seq();
     const auto committed = writer->committed_seq();
     counters.journal_backlog_frames = static_cast<std::int64_t>(last > committed ? last - committed : 0);

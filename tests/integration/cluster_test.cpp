@@ -189,6 +189,12 @@ TEST_F(Cluster, StreamOnOneInstanceCarriesTheOtherInstancesCommits) {
   EXPECT_EQ((*own)["metrics"]["temperature"], 36);
   EXPECT_EQ((*updated)["event"], "updated");
   EXPECT_FALSE(next(*ws, 500ms)) << "a frame arrived twice";
+  // B counted A's two readings as relayed, not its own; A counted B's one.
+  auto counters = b->get("/api/v1/health").json()["counters"];
+  EXPECT_EQ(counters["cluster_relayed_readings"], 2) << counters.dump();
+  EXPECT_EQ(counters["cluster_relay_connected"], 1) << counters.dump();
+  EXPECT_TRUE(eventually(
+      [&] { return a->get("/api/v1/health").json()["counters"]["cluster_relayed_readings"] == 1; }, 5s));
 }
 
 // The relay reads the latest values whenever it starts listening (docs/architecture.md §21):
@@ -210,12 +216,15 @@ TEST_F(Cluster, LatestValuesCommittedWhileTheRelayWasAwayReachTheOtherInstance) 
       << slurp_text(dir / "psql.txt");
   ASSERT_TRUE(eventually([&] { return b->log().find("cluster relay: connection lost") != std::string::npos; }, 5s))
       << b->log();
+  auto relay_connected = [&](IotdProcess& p) { return p.get("/api/v1/health").json()["counters"]["cluster_relay_connected"]; };
+  EXPECT_TRUE(eventually([&] { return relay_connected(*b) == 0; }, 5s)) << "/metrics shows the relay away";
   publish_all(broker.url(), "cluster-pub", {{"sensors/boiler/data", R"({"temperature": 35})"}}, 1);
   ASSERT_TRUE(eventually([&] { return latest_of(*a) == 35; }, 10s)) << a->log();  // A's pool stays connected
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(latest_of(*b), 20) << "B's relay was not away";
   ASSERT_EQ(psql({"ALTER DATABASE iotd ALLOW_CONNECTIONS true"}), 0);
   EXPECT_TRUE(eventually([&] { return latest_of(*b) == 35; }, 15s)) << b->log();
+  EXPECT_TRUE(eventually([&] { return relay_connected(*b) == 1; }, 5s));
 }
 
 // Publish on A -> frame on B, one message at a time: the remote path's latency, next to

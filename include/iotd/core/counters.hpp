@@ -86,6 +86,12 @@ class Counters : public metrics::Registry {
       *this, {"http_connections_refused", "HTTP connections refused (503, then closed) at IOTD_HTTP_MAX_CONNECTIONS"}};
   Counter http_rate_limited{
       *this, {"http_rate_limited", "HTTP writes answered 429 by IOTD_RATE_LIMIT_WRITES"}};
+  // Several instances (docs/architecture.md §21): whether the relay listens (sampled, as
+  // mqtt_connected) and how many of the other instances' readings it brought here.
+  metrics::Gauge cluster_relay_connected{
+      *this, {"cluster_relay_connected", "1 while the cluster relay listens to the other instances (IOTD_CLUSTER on PostgreSQL), else 0"}};
+  Counter cluster_relayed_readings{
+      *this, {"cluster_relayed_readings", "Readings committed by other instances and relayed to this one's live streams and latest values"}};
   // TLS (docs/architecture.md §19): untrusted certificates, old protocols, scanners.
   Counter http_tls_handshake_failures{
       *this, {"http_tls_handshake_failures", "HTTPS connections closed because their TLS handshake failed"}};
