@@ -77,19 +77,6 @@ std::vector<OutMessage> numbered(int first, int count, int devices, int alarming
   return out;
 }
 
-// Asserts the database holds exactly the numbers [0, expected): none lost, none twice.
-void expect_exactly(const std::string& url, int expected) {
-  const auto values = db_metric_values(url, "n");
-  std::set<long long> unique;
-  for (double v : values) unique.insert(static_cast<long long>(v));
-  EXPECT_EQ(values.size(), static_cast<std::size_t>(expected)) << "rows stored (duplicates if more)";
-  EXPECT_EQ(unique.size(), static_cast<std::size_t>(expected)) << "distinct messages (lost if fewer)";
-  if (!unique.empty()) {
-    EXPECT_EQ(*unique.begin(), 0);
-    EXPECT_EQ(*unique.rbegin(), expected - 1);
-  }
-}
-
 std::int64_t stored(const std::string& url) {
   try {
     return db_count(url, "SELECT COUNT(*) FROM messages");
@@ -199,7 +186,7 @@ TEST(ScaleOut, ReplayJournalCommitsADeadInstancesJournalOnceAndRenamesIt) {
   auto r = run_iotd(dir, {"replay-journal", "--journal-dir", journal_dir.string()}, {{"IOTD_DATABASE_URL", db.url()}});
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("1500 message(s) stored"), std::string::npos) << r.out;
-  expect_exactly(db.url(), 2000);
+  expect_each_n_once(db.url(), 2000);
   EXPECT_FALSE(fs::exists(journal_dir)) << "renamed when done";
   bool renamed = false;
   for (const auto& e : fs::directory_iterator(dir / "dead"))
@@ -209,7 +196,7 @@ TEST(ScaleOut, ReplayJournalCommitsADeadInstancesJournalOnceAndRenamesIt) {
   // Replaying a copy again (the checkpoint covers it) stores nothing twice.
   auto again = run_iotd(dir, {"replay-journal", "--journal-dir", copy.string()}, {{"IOTD_DATABASE_URL", db.url()}});
   ASSERT_EQ(again.code, 0) << again.out;
-  expect_exactly(db.url(), 2000);
+  expect_each_n_once(db.url(), 2000);
 }
 
 // Reads a stream until `expected` reading frames arrived, or it stays silent for `silence`
@@ -307,7 +294,7 @@ void two_instances_one_killed(const std::string& version) {
 
   ASSERT_TRUE(eventually([&] { return stored(db.url()) >= kTotal; }, 60s)) << a.log() << b.log();
   std::this_thread::sleep_for(500ms);  // a duplicate would land now
-  expect_exactly(db.url(), kTotal);
+  expect_each_n_once(db.url(), kTotal);
 
   // Both served part of the stream: the broker really split it; b stored some after its restart.
   const auto a_stored = metric(a, "iotd_messages_stored_total");
@@ -336,7 +323,9 @@ void two_instances_one_killed(const std::string& version) {
   long long sum = 0;
   for (auto id : ids) sum += id;
   EXPECT_EQ(sum, ids_sum) << "the frames' ids are the stored rows' ids";
-  if (!ids.empty()) EXPECT_LE(*ids.rbegin(), ids_max);
+  if (!ids.empty()) {
+    EXPECT_LE(*ids.rbegin(), ids_max);
+  }
 
   // Alarms raised once: one alert per alarming device whichever instance (or the replay)
   // evaluated its readings, none on the others.
@@ -414,7 +403,7 @@ TEST(ScaleOut, AStoppedMembersSessionKeepsItsShareUntilTheMemberIsRetired) {
   ASSERT_EQ(publish_all(broker.url(), "retire-pub-2", numbered(1000, 1000, 10), 1).acknowledged, 1000u);
   ASSERT_TRUE(eventually([&] { return stored(db.url()) >= 2000; }, 30s)) << "a alone gets everything now\n"
                                                                            << a.log();
-  expect_exactly(db.url(), 2000);
+  expect_each_n_once(db.url(), 2000);
   std::printf("[ retire ] %lld of 1000 stored while the stopped member's session held its share\n",
               static_cast<long long>(while_away));
 }

@@ -4,6 +4,7 @@
 #include <soci/soci.h>
 
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "iotd/storage/database.hpp"
@@ -142,6 +143,18 @@ std::vector<double> db_metric_values(const std::string& database_url, const std:
     if (j.is_object() && j.contains(name) && j[name].is_number()) out.push_back(j[name].get<double>());
   }
   return out;
+}
+
+void expect_each_n_once(const std::string& database_url, int expected) {
+  const auto values = db_metric_values(database_url, "n");
+  std::set<long long> unique;
+  for (double v : values) unique.insert(static_cast<long long>(v));
+  EXPECT_EQ(values.size(), static_cast<std::size_t>(expected)) << "rows stored (duplicates if more)";
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(expected)) << "distinct messages (lost if fewer)";
+  if (!unique.empty()) {
+    EXPECT_EQ(*unique.begin(), 0);
+    EXPECT_EQ(*unique.rbegin(), expected - 1);
+  }
 }
 
 std::string sqlite_url(const std::filesystem::path& db) { return "sqlite:///" + db.string(); }

@@ -72,6 +72,9 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 std::int64_t db_count(const std::string& database_url, const std::string& sql_count_query);
 // Every value of metric `name` over all stored messages (for exact-count assertions).
 std::vector<double> db_metric_values(const std::string& database_url, const std::string& name);
+// Asserts (gtest) that metric "n" of the stored messages is exactly the numbers
+// [0, expected), each once: none lost, none stored twice.
+void expect_each_n_once(const std::string& database_url, int expected);
 
 // The same on a SQLite file (opened next to a running iotd).
 std::string sqlite_url(const std::filesystem::path& db);
