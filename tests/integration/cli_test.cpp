@@ -21,33 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-// The binary with only the given IOTD_* settings: the test's own environment may hold some.
-Run iotd(const TempDir& dir, const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
-  ProcessOptions po;
-  po.log_file = dir / ("run-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + ".txt");
-  std::filesystem::remove(po.log_file);
-  po.cwd = dir.path();
-  for (const auto& [k, v] : env) po.env[k] = v;
-  std::vector<std::string> argv{IOTD_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Run r;
-  r.code = Process::exit_code(run_process(argv, po, 30s));
-  r.out = slurp(po.log_file);
-  return r;
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> v;
   std::istringstream in(text);
@@ -59,7 +32,7 @@ TEST(CheckConfig, ValidConfigPrintsEverySettingWithItsSourceAndMasksSecrets) {
   TempDir dir;
   std::ofstream(dir / "iotd.conf") << "mqtt_qos = 0\nhttp_listen = 127.0.0.1:9000\n";
   std::ofstream(dir / "client.key") << "not really a key\n";
-  auto r = iotd(dir, {"check-config", "--config", (dir / "iotd.conf").string(), "--http-listen", "127.0.0.1:9001"},
+  auto r = run_iotd(dir.path(), {"check-config", "--config", (dir / "iotd.conf").string(), "--http-listen", "127.0.0.1:9001"},
                 {{"IOTD_DATABASE_URL", "postgresql://iotd:s3cret-pw@db.example:5432/iotd"},
                  {"IOTD_ADMIN_KEY", "admin-key-0123456789-secret"},
                  {"IOTD_MQTT_PASSWORD", "broker-secret"},
@@ -82,12 +55,12 @@ TEST(CheckConfig, ValidConfigPrintsEverySettingWithItsSourceAndMasksSecrets) {
 
 TEST(CheckConfig, EverySettingIsListedOnceAndConfigIsAnAlias) {
   TempDir dir;
-  auto check = iotd(dir, {"check-config"});
+  auto check = run_iotd(dir.path(), {"check-config"});
   ASSERT_EQ(check.code, 0) << check.out;
-  auto alias = iotd(dir, {"config"});
+  auto alias = run_iotd(dir.path(), {"config"});
   ASSERT_EQ(alias.code, 0) << alias.out;
   EXPECT_EQ(check.out, alias.out);
-  auto table = iotd(dir, {"config", "--markdown"}).out;
+  auto table = run_iotd(dir.path(), {"config", "--markdown"}).out;
   std::set<std::string> in_table, in_check;
   std::smatch m;
   for (const auto& l : lines_of(table))
@@ -117,7 +90,7 @@ TEST(CheckConfig, InvalidSettingsExitTwoNamingTheSetting) {
       {{{"IOTD_ADMIN_KEY", "short-secret"}}, "IOTD_ADMIN_KEY"},
   };
   for (const auto& c : cases) {
-    auto r = iotd(dir, {"check-config"}, c.env);
+    auto r = run_iotd(dir.path(), {"check-config"}, c.env);
     EXPECT_EQ(r.code, 2) << c.names << ": " << r.out;
     EXPECT_NE(r.out.find("configuration error: " + c.names), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("pw@"), std::string::npos) << "a password in an error message: " << r.out;
@@ -127,7 +100,7 @@ TEST(CheckConfig, InvalidSettingsExitTwoNamingTheSetting) {
 
 TEST(Version, NamesVersionCommitCompilerAndBuildType) {
   TempDir dir;
-  auto r = iotd(dir, {"--version"});
+  auto r = run_iotd(dir.path(), {"--version"});
   ASSERT_EQ(r.code, 0) << r.out;
   auto l = lines_of(r.out);
   ASSERT_EQ(l.size(), 4u) << r.out;
@@ -149,12 +122,12 @@ TEST(Version, NamesVersionCommitCompilerAndBuildType) {
 
 TEST(Help, ListsEveryCommandAndEverySettingOfTheReadmeTableAndTheExampleFile) {
   TempDir dir;
-  auto help = iotd(dir, {"--help"});
+  auto help = run_iotd(dir.path(), {"--help"});
   ASSERT_EQ(help.code, 0);
   for (const char* cmd : {"run", "migrate", "check-config", "config"})
     EXPECT_NE(help.out.find(std::string("  ") + cmd + " "), std::string::npos) << cmd;
-  const auto readme = slurp(std::filesystem::path(IOTD_SOURCE_DIR) / "README.md");
-  const auto example = slurp(std::filesystem::path(IOTD_SOURCE_DIR) / "config/iotd.example.conf");
+  const auto readme = read_file(std::filesystem::path(IOTD_SOURCE_DIR) / "README.md");
+  const auto example = read_file(std::filesystem::path(IOTD_SOURCE_DIR) / "config/iotd.example.conf");
   std::set<std::string> in_readme, in_example, in_help;
   std::smatch m;
   for (const auto& l : lines_of(readme))
@@ -181,7 +154,7 @@ TEST(Migrate, FreshSqliteFileGetsTheLatestSchemaAndASecondRunIsANoOp) {
     if (e.path().extension() == ".sql") ++latest;
   ASSERT_GT(latest, 0u);
 
-  auto first = iotd(dir, {"migrate"}, {{"IOTD_DATABASE_URL", sqlite_url(db)}});
+  auto first = run_iotd(dir.path(), {"migrate"}, {{"IOTD_DATABASE_URL", sqlite_url(db)}});
   ASSERT_EQ(first.code, 0) << first.out;
   EXPECT_NE(first.out.find("applied " + std::to_string(latest) + " migration(s); schema version " +
                            std::to_string(latest)),
@@ -192,7 +165,7 @@ TEST(Migrate, FreshSqliteFileGetsTheLatestSchemaAndASecondRunIsANoOp) {
   EXPECT_EQ(sqlite_count(db, "SELECT COUNT(*) FROM messages"), 0);
   EXPECT_EQ(sqlite_count(db, "SELECT COUNT(*) FROM commands"), 0) << "the latest migration's table";
 
-  auto second = iotd(dir, {"migrate"}, {{"IOTD_DATABASE_URL", sqlite_url(db)}});
+  auto second = run_iotd(dir.path(), {"migrate"}, {{"IOTD_DATABASE_URL", sqlite_url(db)}});
   ASSERT_EQ(second.code, 0) << second.out;
   EXPECT_NE(second.out.find("applied 0 migration(s); schema version " + std::to_string(latest)), std::string::npos)
       << second.out;
@@ -203,7 +176,7 @@ TEST(Migrate, UnreachableDatabaseIsAClearErrorWithoutThePassword) {
   TempDir dir;
   const auto port = free_tcp_port();  // nothing listens there
   const auto url = "postgresql://iotd:migrate-pw@127.0.0.1:" + std::to_string(port) + "/iotd";
-  auto r = iotd(dir, {"migrate"}, {{"IOTD_DATABASE_URL", url}});
+  auto r = run_iotd(dir.path(), {"migrate"}, {{"IOTD_DATABASE_URL", url}});
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("cannot start"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("127.0.0.1"), std::string::npos) << "names where it tried: " << r.out;
@@ -276,7 +249,7 @@ TEST(LogFile, RotatesAtMaxBytesAndKeepsAtMostTheConfiguredFiles) {
   }
   EXPECT_EQ(files, (std::set<std::string>{"iotd.log", "iotd.1.log", "iotd.2.log"}))
       << "rotated twice at least, and no more than 2 old files kept; log:\n" << p.log();
-  EXPECT_NE(slurp(logs / "iotd.log").find("[main]"), std::string::npos) << "same format as stderr";
+  EXPECT_NE(read_file(logs / "iotd.log").find("[main]"), std::string::npos) << "same format as stderr";
 }
 
 }  // namespace

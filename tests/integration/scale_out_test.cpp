@@ -28,34 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-// The binary run to completion with only the given IOTD_* settings.
-Run run_iotd(const TempDir& dir, const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-             std::chrono::milliseconds timeout = 60s) {
-  static int runs = 0;
-  ProcessOptions po;
-  po.log_file = dir / ("run-" + std::to_string(++runs) + ".txt");
-  po.cwd = dir.path();
-  for (const auto& [k, v] : env) po.env[k] = v;
-  std::vector<std::string> argv{IOTD_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Run r;
-  r.code = Process::exit_code(run_process(argv, po, timeout));
-  r.out = slurp(po.log_file);
-  return r;
-}
-
 bool have_postgresql() {
   const auto b = server_backends();
   return std::find(b.begin(), b.end(), "postgresql") != b.end();
@@ -103,20 +75,20 @@ bool connected(IotdProcess& iotd) {
 
 TEST(ScaleOut, CheckConfigShowsTheShareGroupAndRefusesSharedTemplatesAndBadNames) {
   TempDir dir;
-  auto ok = run_iotd(dir, {"check-config"}, {{"IOTD_MQTT_SHARE_GROUP", "iotd"}});
+  auto ok = run_iotd(dir.path(), {"check-config"}, {{"IOTD_MQTT_SHARE_GROUP", "iotd"}});
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_NE(ok.out.find("IOTD_MQTT_SHARE_GROUP=iotd  # env"), std::string::npos) << ok.out;
 
-  auto twice = run_iotd(dir, {"check-config"},
+  auto twice = run_iotd(dir.path(), {"check-config"},
                         {{"IOTD_MQTT_SHARE_GROUP", "iotd"}, {"IOTD_MQTT_TOPICS", "$share/old/sensors/{device_id}/data"}});
   EXPECT_EQ(twice.code, 2) << twice.out;
   EXPECT_NE(twice.out.find("configuration error: IOTD_MQTT_SHARE_GROUP"), std::string::npos) << twice.out;
   EXPECT_NE(twice.out.find("already a shared subscription"), std::string::npos) << twice.out;
   // Without a group, such a template is still the older way to share.
-  EXPECT_EQ(run_iotd(dir, {"check-config"}, {{"IOTD_MQTT_TOPICS", "$share/old/sensors/{device_id}/data"}}).code, 0);
+  EXPECT_EQ(run_iotd(dir.path(), {"check-config"}, {{"IOTD_MQTT_TOPICS", "$share/old/sensors/{device_id}/data"}}).code, 0);
 
   for (const char* bad : {"a/b", "a+", "#"}) {
-    auto r = run_iotd(dir, {"check-config"}, {{"IOTD_MQTT_SHARE_GROUP", bad}});
+    auto r = run_iotd(dir.path(), {"check-config"}, {{"IOTD_MQTT_SHARE_GROUP", bad}});
     EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
     EXPECT_NE(r.out.find("IOTD_MQTT_SHARE_GROUP"), std::string::npos) << r.out;
   }
@@ -128,9 +100,9 @@ TEST(ScaleOut, AJournalDirectoryRecordsItsInstanceAndRefusesAnother) {
     IotdProcess a({dir / "a", "", {{"IOTD_INSTANCE_ID", "node-a"}}});
     ASSERT_EQ(a.stop(), 0);
   }
-  EXPECT_EQ(slurp(dir / "a" / "journal" / "instance"), "node-a\n");
+  EXPECT_EQ(read_file(dir / "a" / "journal" / "instance"), "node-a\n");
   // Another instance id on the same directory: exit 2 and what to do.
-  auto r = run_iotd(dir, {}, {{"IOTD_INSTANCE_ID", "node-b"},
+  auto r = run_iotd(dir.path(), {}, {{"IOTD_INSTANCE_ID", "node-b"},
                               {"IOTD_JOURNAL_DIR", (dir / "a" / "journal").string()},
                               {"IOTD_DATABASE_URL", sqlite_url(dir / "a" / "iotd.db")},
                               {"IOTD_MQTT_URL", ""},
@@ -148,7 +120,7 @@ TEST(ScaleOut, AJournalDirectoryRecordsItsInstanceAndRefusesAnother) {
   IotdProcess by_host({dir / "a", "", {{"IOTD_INSTANCE_ID", ""}}});
   EXPECT_EQ(by_host.stop(), 0);
   EXPECT_NE(by_host.log().find("taken over as"), std::string::npos) << by_host.log();
-  EXPECT_NE(slurp(dir / "a" / "journal" / "instance"), "node-a\n");
+  EXPECT_NE(read_file(dir / "a" / "journal" / "instance"), "node-a\n");
 }
 
 // A dead instance's journal, committed by `iotd replay-journal` from elsewhere: the journal
@@ -177,13 +149,13 @@ TEST(ScaleOut, ReplayJournalCommitsADeadInstancesJournalOnceAndRenamesIt) {
   fs::copy(journal_dir, copy, fs::copy_options::recursive);
 
   // A wrong instance id is refused; the recorded one is the default.
-  auto wrong = run_iotd(dir, {"replay-journal", "--journal-dir", journal_dir.string(), "--instance-id", "other"},
+  auto wrong = run_iotd(dir.path(), {"replay-journal", "--journal-dir", journal_dir.string(), "--instance-id", "other"},
                         {{"IOTD_DATABASE_URL", db.url()}});
   EXPECT_EQ(wrong.code, 2) << wrong.out;
   EXPECT_NE(wrong.out.find("belongs to instance 'dead'"), std::string::npos) << wrong.out;
-  EXPECT_EQ(run_iotd(dir, {"replay-journal"}, {{"IOTD_DATABASE_URL", db.url()}}).code, 2) << "--journal-dir is required";
+  EXPECT_EQ(run_iotd(dir.path(), {"replay-journal"}, {{"IOTD_DATABASE_URL", db.url()}}).code, 2) << "--journal-dir is required";
 
-  auto r = run_iotd(dir, {"replay-journal", "--journal-dir", journal_dir.string()}, {{"IOTD_DATABASE_URL", db.url()}});
+  auto r = run_iotd(dir.path(), {"replay-journal", "--journal-dir", journal_dir.string()}, {{"IOTD_DATABASE_URL", db.url()}});
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("1500 message(s) stored"), std::string::npos) << r.out;
   expect_each_n_once(db.url(), 2000);
@@ -194,7 +166,7 @@ TEST(ScaleOut, ReplayJournalCommitsADeadInstancesJournalOnceAndRenamesIt) {
   EXPECT_TRUE(renamed) << r.out;
 
   // Replaying a copy again (the checkpoint covers it) stores nothing twice.
-  auto again = run_iotd(dir, {"replay-journal", "--journal-dir", copy.string()}, {{"IOTD_DATABASE_URL", db.url()}});
+  auto again = run_iotd(dir.path(), {"replay-journal", "--journal-dir", copy.string()}, {{"IOTD_DATABASE_URL", db.url()}});
   ASSERT_EQ(again.code, 0) << again.out;
   expect_each_n_once(db.url(), 2000);
 }

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <soci/soci.h>
 
+#include <atomic>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "iotd/storage/database.hpp"
@@ -143,6 +146,28 @@ std::vector<double> db_metric_values(const std::string& database_url, const std:
     if (j.is_object() && j.contains(name) && j[name].is_number()) out.push_back(j[name].get<double>());
   }
   return out;
+}
+
+IotdRun run_iotd(const std::filesystem::path& dir, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env, std::chrono::milliseconds timeout) {
+  static std::atomic<int> runs{0};
+  ProcessOptions po;
+  po.log_file = dir / ("run-" + std::to_string(++runs) + ".txt");
+  po.cwd = dir;
+  for (const auto& [k, v] : env) po.env[k] = v;
+  std::vector<std::string> argv{IOTD_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  IotdRun r;
+  r.code = Process::exit_code(run_process(argv, po, timeout));
+  r.out = read_file(po.log_file);
+  return r;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void expect_each_n_once(const std::string& database_url, int expected) {

@@ -72,6 +72,19 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 std::int64_t db_count(const std::string& database_url, const std::string& sql_count_query);
 // Every value of metric `name` over all stored messages (for exact-count assertions).
 std::vector<double> db_metric_values(const std::string& database_url, const std::string& name);
+// The iotd binary run to completion in `dir` with only the given IOTD_* settings (the test's
+// own environment may hold some): its exit code and its stdout and stderr together.
+struct IotdRun {
+  int code = -1;
+  std::string out;
+};
+IotdRun run_iotd(const std::filesystem::path& dir, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env = {},
+                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// A whole file as text ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& p);
+
 // Asserts (gtest) that metric "n" of the stored messages is exactly the numbers
 // [0, expected), each once: none lost, none stored twice.
 void expect_each_n_once(const std::string& database_url, int expected);
