@@ -62,7 +62,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   StreamSession(std::unique_ptr<http::UpgradedConnection> conn, StreamFilter filter, LiveHub& hub,
                 Counters& counters, const StreamOptions& opts)
       : conn_(std::move(conn)),
-        sock_(conn_->stream.release()),
+        sock_(conn_->stream),
         timer_(sock_.get_executor()),
         filter_(std::move(filter)),
         hub_(hub),
@@ -342,7 +342,10 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   }
 
   std::unique_ptr<http::UpgradedConnection> conn_;  // keeps the connection counted
-  http::ConnectionStream sock_;  // plain TCP, or TLS (WSS) on an HTTPS server
+  // The upgraded connection's own stream (plain TCP, or TLS on an HTTPS server), used in
+  // place: a released copy would keep a second Beast stream state per client alive in
+  // `conn_` (docs/architecture.md §15, memory).
+  http::ConnectionStream& sock_;
   net::steady_timer timer_;  // keepalive, and the close grace
   std::unique_ptr<websocket::stream<http::ConnectionStream&>> hs_;  // during the handshake only
   const StreamFilter filter_;
