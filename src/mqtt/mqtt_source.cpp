@@ -224,11 +224,37 @@ bool MqttSource::connect_once() {
     std::vector<std::string> filters = opts_.filters;
     auto sub = cli.subscribe(::mqtt::string_collection::create(filters),
                              std::vector<int>(filters.size(), opts_.qos));
-    if (!sub->wait_for(std::chrono::seconds(15))) {
+    bool subscribed = false;
+    try {
+      subscribed = sub->wait_for(std::chrono::seconds(15));
+    } catch (const ::mqtt::exception& e) {
+      // Paho fails the token when the only filter, or every one, is refused.
+      set_state("disconnected: the broker refused the subscription to " + fmt::format("{}", fmt::join(filters, ", ")) +
+                " (" + e.what() + ")");
+      cli.disconnect()->wait_for(std::chrono::seconds(2));
+      return false;
+    }
+    if (!subscribed) {
       set_state("connected: subscribe timed out");
       cli.disconnect()->wait_for(std::chrono::seconds(2));
       return false;
     }
+    std::vector<int> codes;
+    const auto suback_rsp = sub->get_subscribe_response();  // the codes live in it
+    for (auto rc : suback_rsp.get_reason_codes()) codes.push_back(static_cast<int>(rc));
+    auto suback = check_suback(filters, opts_.qos, codes);
+    if (!suback.refused.empty()) {
+      // Subscribed to less than configured, readings would silently stop: count it as a
+      // failed connect, so /health says why and the supervisor retries (the broker's ACL may
+      // be fixed meanwhile).
+      set_state("disconnected: the broker refused the subscription to " + suback.refused);
+      cli.disconnect()->wait_for(std::chrono::seconds(2));
+      return false;
+    }
+    if (!suback.downgraded.empty())
+      spdlog::warn("MQTT broker granted a lower QoS than IOTD_MQTT_QOS={} for {}: those messages "
+                   "arrive at most once",
+                   opts_.qos, suback.downgraded);
     connected_ = true;
     set_state("connected");
     if (paused_) {  // pause() raced with this connect
@@ -256,6 +282,25 @@ bool MqttSource::connect_once() {
     set_state(std::string("disconnected: ") + e.what() + (tls.empty() ? "" : " (TLS: " + tls + ")"));
     return false;
   }
+}
+
+SubackCheck check_suback(const std::vector<std::string>& filters, int qos,
+                         const std::vector<int>& codes) {
+  SubackCheck out;
+  auto add = [](std::string& to, const std::string& what) {
+    to += (to.empty() ? "" : ", ") + what;
+  };
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    // A broker that answers fewer codes than filters has not granted the rest.
+    const int code = i < codes.size() ? codes[i] : 0x80;
+    const auto name = "'" + filters[i] + "'";
+    if (code >= 0x80) {
+      add(out.refused, name + fmt::format(" (reason code 0x{:02X})", code));
+    } else if (code < qos) {
+      add(out.downgraded, name + " (QoS " + std::to_string(code) + ")");
+    }
+  }
+  return out;
 }
 
 void MqttSource::supervise(std::stop_token st) {

@@ -42,6 +42,16 @@ struct MqttOptions {
   std::size_t max_pending_publishes = 10000;  // queued + awaiting PUBACK; more fail at once
 };
 
+// The broker's SUBACK, one code per filter in subscription order (MQTT 5 reason codes or
+// 3.1.1 return codes): `refused` names each filter whose code is 0x80 or above (its messages
+// never come), `downgraded` each granted a lower QoS than asked (they arrive at most once).
+// Empty strings when every filter got what was asked.
+struct SubackCheck {
+  std::string refused, downgraded;
+};
+SubackCheck check_suback(const std::vector<std::string>& filters, int qos,
+                         const std::vector<int>& codes);
+
 class MqttSource final : public MqttPublisher {
  public:
   // Validates options and creates the client with every callback registered (before any
