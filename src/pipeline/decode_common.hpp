@@ -54,7 +54,8 @@ inline tl::unexpected<Rejection> reject(std::string_view reason, std::string det
 // Keys with a meaning of their own: never a top-level metric.
 bool is_reserved(std::string_view k);
 
-// Shortest round-trip form: as exact as "%.17g", and equal doubles print equally.
+// Shortest round-trip form: as exact as "%.17g", and equal doubles print equally. Exactly
+// std::to_chars' text (it is in stored dedup keys), with a quicker path for short decimals.
 void append_number(std::string& out, double v);
 
 // The names a no_metrics rejection lists.

@@ -1,12 +1,12 @@
 // Telemetry payload decoder (see include/iotd/pipeline/decoder.hpp). Pure and
 // thread-safe: all state lives in a per-call Decoder; nothing escapes decode() as an
-// exception. One DOM parse per payload (a second only for firmware nan/inf tokens).
+// exception. decode() tries the direct path (direct_decode.cpp) first; this file is the DOM
+// path: one DOM parse per payload (a second only for firmware nan/inf tokens).
 #include "iotd/pipeline/decoder.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -572,8 +572,7 @@ tl::expected<Decoded, Rejection> decode_dom(const DecodeInput& in, const Decoder
 tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOptions& opts) {
   // The common flat payload goes straight from bytes to a Reading; the rest (and whatever
   // the direct path declines) through nlohmann's document.
-  static const bool dom_only = std::getenv("IOTD_DECODE_DOM_ONLY") != nullptr;  // TEMP: bench
-  if (!dom_only && !in.payload.empty() && in.payload.size() <= opts.max_payload_bytes) {
+  if (!in.payload.empty() && in.payload.size() <= opts.max_payload_bytes) {
     try {
       if (auto direct = detail::decode_direct(in, opts)) return std::move(*direct);
     } catch (const std::exception&) {
