@@ -418,7 +418,8 @@ class Bench:
             scenarios += [("postgresql", 1, 100)]
         if self.maria:
             scenarios += [("mariadb", 1, 100)]
-        scenarios = [sc for sc in scenarios if sc[0] in a.backends and str(sc[1]) in a.ingest_qos]
+        scenarios = [sc for sc in scenarios if sc[0] in a.backends and str(sc[1]) in a.ingest_qos
+                     and str(sc[2]) in a.ingest_devices.split(",")]
         for backend, qos, devices in scenarios:
             n = a.messages if qos == 1 else a.messages * 2
             refs, runs = [], []
@@ -1219,6 +1220,7 @@ def main():
     p.add_argument("--no-mariadb", action="store_true")
     p.add_argument("--backends", default="sqlite,postgresql,mariadb", help="ingest: the backends of its rows")
     p.add_argument("--ingest-qos", default="0,1", help="ingest: the QoS levels of its rows")
+    p.add_argument("--ingest-devices", default="100,10000", help="ingest: the fleet sizes of its rows")
     p.add_argument("--http-seconds", type=int, default=5)
     p.add_argument("--open-rate", type=int, default=1000)
     p.add_argument("--load-devices", type=int, default=10000)

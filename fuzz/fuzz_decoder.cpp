@@ -2,6 +2,7 @@
 // Input: the raw payload. Checks, beyond "no crash, no leak, no UB":
 //  - the fast JSON path either declines or builds exactly nlohmann/json's document (the
 //    same contract tests/unit/pipeline/fast_json_test.cpp checks on chosen inputs);
+//  - the direct path (no DOM) either declines or decodes exactly as the DOM path does;
 //  - decode() never throws and returns readings with a valid device id and 1..max_metrics
 //    valid metric names, or a rejection with a known reason code.
 #include <cmath>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iotd/pipeline/decoder.hpp"
+#include "pipeline/decode_common.hpp"
 #include "pipeline/fast_json.hpp"
 
 namespace {
@@ -54,6 +56,30 @@ bool known_reason(std::string_view r) {
   return false;
 }
 
+bool same_outcome(const tl::expected<iotd::pipeline::Decoded, iotd::pipeline::Rejection>& a,
+                  const tl::expected<iotd::pipeline::Decoded, iotd::pipeline::Rejection>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return a.error().reason == b.error().reason && a.error().detail == b.error().detail;
+  const auto &na = a->notes, &nb = b->notes;
+  if (na.nonfinite_dropped != nb.nonfinite_dropped || na.clock_skew != nb.clock_skew ||
+      na.bad_timestamp != nb.bad_timestamp || na.device_id_mismatch != nb.device_id_mismatch ||
+      a->readings.size() != b->readings.size())
+    return false;
+  for (std::size_t i = 0; i < a->readings.size(); ++i) {
+    const auto &x = a->readings[i], &y = b->readings[i];
+    if (x.device_id != y.device_id || x.ts_ms != y.ts_ms || x.received_at_ms != y.received_at_ms ||
+        x.has_device_time != y.has_device_time || x.dedup_key != y.dedup_key ||
+        x.extra_json != y.extra_json || x.metrics.size() != y.metrics.size())
+      return false;
+    for (std::size_t m = 0; m < x.metrics.size(); ++m) {
+      if (x.metrics[m].first != y.metrics[m].first ||
+          std::memcmp(&x.metrics[m].second, &y.metrics[m].second, sizeof(double)) != 0)
+        return false;
+    }
+  }
+  return true;
+}
+
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_decoder: %s\n", what);
   std::abort();
@@ -78,6 +104,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // payload's size to vary it without spending input bytes on it.
   const auto& opts = options[size % 3];
   const iotd::pipeline::DecodeInput in{text, size % 2 ? "dev-1" : "", 1'769'644'800'000};
+  if (const auto direct = iotd::pipeline::detail::decode_direct(in, opts)) {
+    if (!same_outcome(*direct, iotd::pipeline::detail::decode_dom(in, opts)))
+      fail("direct path and DOM path decoded differently");
+  }
   const auto out = iotd::pipeline::decode(in, opts);
   if (!out) {
     if (!known_reason(out.error().reason)) fail("rejection with an unknown reason code");

@@ -1,6 +1,7 @@
 // Telemetry payload decoder (see include/iotd/pipeline/decoder.hpp). Pure and
 // thread-safe: all state lives in a per-call Decoder; nothing escapes decode() as an
-// exception. One DOM parse per payload (a second only for firmware nan/inf tokens).
+// exception. decode() tries the direct path (direct_decode.cpp) first; this file is the DOM
+// path: one DOM parse per payload (a second only for firmware nan/inf tokens).
 #include "iotd/pipeline/decoder.hpp"
 
 #include <algorithm>
@@ -15,42 +16,26 @@
 #include "iotd/core/time.hpp"
 #include "fast_json.hpp"
 #include "json_scan.hpp"
+#include "decode_common.hpp"
 
 namespace iotd::pipeline {
 
 namespace {
 
 using Json = nlohmann::json;
-using Metrics = std::vector<std::pair<std::string, double>>;
 namespace scan = detail;
+using detail::ExtraEntry;
+using detail::Metrics;
+using detail::NameNotes;
+using detail::TimeStatus;
+using detail::clean_detail;
+using detail::is_reserved;
+using detail::reject;
 using text::trim;
 
 // Deeper JSON is rejected while parsing: no real sensor nests more, and it bounds the
 // recursion of the flattening below.
 constexpr std::size_t kMaxDepth = 16;
-constexpr std::int64_t kMinDeviceTimeMs = 946'684'800'000;  // 2000-01-01T00:00:00Z
-constexpr std::size_t kMaxDetailNames = 6;  // field names listed in a no_metrics detail
-constexpr std::size_t kMaxDetailBytes = 240;
-constexpr std::string_view kTruncatedField = R"("_truncated":true)";
-
-// A stable sort without std::stable_sort's temporary buffer (a malloc per call, on the
-// hot path per message): the ranges sorted here hold a handful of metrics or fields.
-template <class It, class Less>
-void small_stable_sort(It first, It last, Less less) {
-  if (last - first > 32) return std::stable_sort(first, last, less);
-  if (first == last) return;
-  for (It i = first + 1; i != last; ++i) {
-    if (!less(*i, *(i - 1))) continue;
-    auto v = std::move(*i);
-    It j = i;
-    do {
-      *j = std::move(*(j - 1));
-      --j;
-    } while (j != first && less(v, *(j - 1)));
-    *j = std::move(v);
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // Parsing: nlohmann's DOM builder with a depth cap and the error position kept.
 
@@ -94,25 +79,6 @@ class BoundedDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
   std::string error_;
 };
 
-// Keeps a detail printable ASCII and short: it lands in logs and in rejects.reason_detail.
-std::string clean_detail(std::string_view s) {
-  std::string out;
-  out.reserve(std::min(s.size(), kMaxDetailBytes));
-  for (const char c : s) {
-    if (out.size() >= kMaxDetailBytes) {
-      out += "...";
-      break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  return out;
-}
-
-tl::unexpected<Rejection> reject(std::string_view reason, std::string detail) {
-  return tl::unexpected<Rejection>(Rejection{std::string(reason), clean_detail(detail)});
-}
-
 // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse".
 std::string parse_error_detail(const BoundedDomParser& p) {
   std::string_view what = p.error();
@@ -155,16 +121,6 @@ tl::expected<ParseResult, Rejection> parse_payload(std::string_view payload) {
 
 // ---------------------------------------------------------------------------------------
 // Keys and values.
-
-bool is_reserved(std::string_view k) {
-  static constexpr std::string_view kReserved[] = {
-      "device_id", "timestamp", "ts", "time", "values", "metrics",
-      "measurements", "msg_id", "seq", "unit", "v"};
-  for (const auto r : kReserved) {
-    if (k == r) return true;
-  }
-  return false;
-}
 
 const Json* find_non_null(const Json& obj, std::string_view key) {
   const auto it = obj.find(key);
@@ -218,17 +174,8 @@ ValueKind numeric_value(const Json& v, bool rewritten, double& out) {
   }
 }
 
-void append_number(std::string& out, double v) {
-  char buf[32];
-  // Shortest round-trip form: as exact as "%.17g", and equal doubles print equally.
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
-}
-
 // ---------------------------------------------------------------------------------------
 // Per-call state.
-
-enum class TimeStatus { device, none, skewed, bad };
 
 struct TimeInfo {
   std::int64_t ts_ms = 0;
@@ -242,39 +189,9 @@ struct ExtraField {
 };
 
 // What one reading-shaped object yields before it becomes Reading(s).
-struct Fields {
+struct Fields : NameNotes {
   Metrics metrics;
   std::vector<ExtraField> extra;
-  std::string non_numeric;  // names for the no_metrics detail
-  std::size_t non_numeric_count = 0;
-  std::string nonfinite;
-  std::uint32_t nonfinite_count = 0;
-
-  void note_non_numeric(std::string_view name) {
-    if (non_numeric_count++ < kMaxDetailNames) {
-      if (!non_numeric.empty()) non_numeric += ", ";
-      non_numeric.append(name);
-    }
-  }
-  void note_nonfinite(std::string_view name) {
-    if (nonfinite_count++ < kMaxDetailNames) {
-      if (!nonfinite.empty()) nonfinite += ", ";
-      nonfinite.append(name);
-    }
-  }
-  std::string no_metrics_detail() const {
-    if (non_numeric_count == 0 && nonfinite_count == 0) return "no metric fields";
-    std::string d = "no numeric fields";
-    if (non_numeric_count > 0) {
-      d += "; non-numeric: " + non_numeric;
-      if (non_numeric_count > kMaxDetailNames) d += ", ...";
-    }
-    if (nonfinite_count > 0) {
-      d += "; non-finite: " + nonfinite;
-      if (nonfinite_count > kMaxDetailNames) d += ", ...";
-    }
-    return d;
-  }
 };
 
 class Decoder {
@@ -523,32 +440,8 @@ class Decoder {
         used_key = key;
       }
     }
-    const std::string_view fallback = in_.fallback_device_id;
-    if (has_payload_id) {
-      if (!valid_device_id(payload_id)) {
-        return reject(reason::invalid_device_id,
-                      std::string(used_key) + " '" + payload_id.substr(0, 80) +
-                          "' is not 1-64 chars of [A-Za-z0-9_.:-]");
-      }
-      if (!fallback.empty() && fallback != payload_id) notes_.device_id_mismatch = true;
-      return payload_id;
-    }
-    if (opts_.id_source != DeviceIdSource::payload && !fallback.empty()) {
-      if (!valid_device_id(fallback)) {
-        return reject(reason::invalid_device_id,
-                      "device id '" + std::string(fallback.substr(0, 80)) +
-                          "' from the topic or key is not 1-64 chars of [A-Za-z0-9_.:-]");
-      }
-      return std::string(fallback);
-    }
-    switch (opts_.id_source) {
-      case DeviceIdSource::topic:
-        return reject(reason::no_device_id, "no device id from the topic or device key");
-      case DeviceIdSource::payload:
-        return reject(reason::no_device_id, "no device_id in the payload");
-      case DeviceIdSource::payload_then_topic: break;
-    }
-    return reject(reason::no_device_id, "no device_id in the payload, none from topic or key");
+    return detail::choose_device_id(has_payload_id ? &payload_id : nullptr, used_key, in_, opts_,
+                                    notes_);
   }
 
   TimeInfo resolve_time(const Json* v) const {
@@ -587,14 +480,13 @@ class Decoder {
       }
       default: break;
     }
-    if (ms && *ms >= kMinDeviceTimeMs && *ms <= in_.received_at_ms + opts_.max_clock_skew_ms) {
-      t.ts_ms = *ms;
-      t.status = TimeStatus::device;
-      return t;
-    }
     const bool sentinel = rewritten_ && v->is_string() &&
                           v->get_ref<const Json::string_t&>() == scan::kNonFiniteSentinel;
-    t.status = (ms || parsed_number) && !sentinel ? TimeStatus::skewed : TimeStatus::bad;
+    t.status = detail::time_status(ms, parsed_number, sentinel, in_, opts_);
+    if (t.status == TimeStatus::device) {
+      t.ts_ms = *ms;
+      return t;
+    }
     t.original = sentinel ? nullptr : v;
     return t;
   }
@@ -606,21 +498,7 @@ class Decoder {
 
   Status emit(const std::string& id, const TimeInfo& t, Metrics metrics,
               const std::vector<ExtraField>& extra, const Json* dedup_src) {
-    // Sorted by name, unique, last wins.
-    small_stable_sort(metrics.begin(), metrics.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::size_t out = 0;
-    for (std::size_t i = 0; i < metrics.size(); ++i) {
-      if (i + 1 < metrics.size() && metrics[i + 1].first == metrics[i].first) continue;
-      if (out != i) metrics[out] = std::move(metrics[i]);
-      ++out;
-    }
-    metrics.resize(out);
-    if (metrics.size() > opts_.max_metrics) {
-      return reject(reason::too_many_metrics, std::to_string(metrics.size()) +
-                                                  " metrics in one reading, max " +
-                                                  std::to_string(opts_.max_metrics));
-    }
+    if (auto rej = detail::finish_metrics(metrics, opts_)) return tl::unexpected(std::move(*rej));
     Reading r;
     r.device_id = id;
     r.ts_ms = t.ts_ms;
@@ -637,27 +515,14 @@ class Decoder {
 
   // docs/architecture.md §5: hash of msg_id/seq (JSON text) and the canonical metrics.
   std::int64_t dedup_key(const Metrics& metrics, const Json* dedup_src) {
-    std::string& buf = scratch_;
-    buf.clear();
-    if (dedup_src) buf += dedup_src->dump(-1, ' ', false, Json::error_handler_t::replace);
-    buf.push_back('|');
-    for (const auto& [name, value] : metrics) {
-      buf += name;
-      buf.push_back('=');
-      append_number(buf, value);
-      buf.push_back(';');
-    }
-    return static_cast<std::int64_t>(hash64(buf));
+    const std::string src =
+        dedup_src ? dedup_src->dump(-1, ' ', false, Json::error_handler_t::replace) : std::string();
+    return detail::dedup_hash(src, metrics, scratch_);
   }
 
   std::string build_extra(const std::vector<ExtraField>& fields, const Json* original_ts) const {
     if (fields.empty() && original_ts == nullptr) return {};
-    struct Entry {
-      std::string_view key;
-      std::string text;  // "key":value
-      bool keep_first;   // original_ts goes last when dropping
-    };
-    std::vector<Entry> entries;
+    std::vector<ExtraEntry> entries;
     entries.reserve(fields.size() + 1);
     auto add = [&](std::string_view key, const Json& value, bool keep) {
       std::string text = Json(key).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -667,58 +532,7 @@ class Decoder {
     };
     for (const ExtraField& f : fields) add(f.key, *f.value, false);
     if (original_ts) add("original_ts", *original_ts, true);
-    // Unique keys, last wins, sorted output (deterministic rows).
-    small_stable_sort(entries.begin(), entries.end(),
-                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      if (i + 1 < entries.size() && entries[i + 1].key == entries[i].key) continue;
-      if (n != i) entries[n] = std::move(entries[i]);
-      ++n;
-    }
-    entries.resize(n);
-
-    std::size_t total = 2 + (entries.empty() ? 0 : entries.size() - 1);
-    for (const Entry& e : entries) total += e.text.size();
-    bool truncated = false;
-    if (total > opts_.max_extra_bytes) {
-      truncated = true;
-      total += kTruncatedField.size() + (entries.empty() ? 0 : 1);
-      // Drop the largest fields first (original_ts last): keeps the most fields.
-      std::vector<std::size_t> order(entries.size());
-      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        if (entries[a].keep_first != entries[b].keep_first) return !entries[a].keep_first;
-        return entries[a].text.size() > entries[b].text.size();
-      });
-      std::vector<bool> dropped(entries.size(), false);
-      for (const std::size_t i : order) {
-        if (total <= opts_.max_extra_bytes) break;
-        dropped[i] = true;
-        total -= entries[i].text.size() + 1;
-      }
-      std::size_t k = 0;
-      for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (dropped[i]) continue;
-        if (k != i) entries[k] = std::move(entries[i]);
-        ++k;
-      }
-      entries.resize(k);
-      if (total > opts_.max_extra_bytes) return {};  // even {"_truncated":true} is too big
-    }
-    std::string out;
-    out.reserve(total);
-    out.push_back('{');
-    for (const Entry& e : entries) {
-      if (out.size() > 1) out.push_back(',');
-      out += e.text;
-    }
-    if (truncated) {
-      if (out.size() > 1) out.push_back(',');
-      out += kTruncatedField;
-    }
-    out.push_back('}');
-    return out;
+    return detail::assemble_extra(entries, opts_.max_extra_bytes);
   }
 
   const DecodeInput& in_;
@@ -731,7 +545,9 @@ class Decoder {
 
 }  // namespace
 
-tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOptions& opts) {
+namespace detail {
+
+tl::expected<Decoded, Rejection> decode_dom(const DecodeInput& in, const DecoderOptions& opts) {
   try {
     if (in.payload.size() > opts.max_payload_bytes) {
       return reject(reason::payload_too_large, std::to_string(in.payload.size()) +
@@ -749,6 +565,21 @@ tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOpti
   } catch (...) {
     return reject(reason::not_json, "decoder error");
   }
+}
+
+}  // namespace detail
+
+tl::expected<Decoded, Rejection> decode(const DecodeInput& in, const DecoderOptions& opts) {
+  // The common flat payload goes straight from bytes to a Reading; the rest (and whatever
+  // the direct path declines) through nlohmann's document.
+  if (!in.payload.empty() && in.payload.size() <= opts.max_payload_bytes) {
+    try {
+      if (auto direct = detail::decode_direct(in, opts)) return std::move(*direct);
+    } catch (const std::exception&) {
+      // Only allocation failure; the DOM path below reports it.
+    }
+  }
+  return detail::decode_dom(in, opts);
 }
 
 std::unordered_map<std::string, std::string> parse_aliases(std::string_view csv) {
