@@ -49,6 +49,8 @@ struct SqlDialect {
   // Server dialects: the hot-path writes go as multi-row statements "INSERT … VALUES (…),(…)"
   // + tail (vector binding costs one round trip per row there, docs/architecture.md §10). The
   // tails take the same columns, in the same order, as the single-row statements above.
+  // SQLite: messages stay single-row (multi_row false), but the rollup, latest-value and
+  // last-seen writes of commit() use the tails and upsert_chunk on every dialect.
   bool multi_row = false;
   std::string_view messages_tail;  // after the VALUES rows of insert_message's columns
   std::string_view rollup_tail;

@@ -1,6 +1,9 @@
 #include "multi_row.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <stdexcept>
+#include <utility>
 
 namespace iotd::storage::detail {
 
@@ -52,6 +55,34 @@ void MultiRowStatement::set(std::size_t col, const std::string& v) {
 
 void MultiRowStatement::set_null(std::size_t col) { inds_[cell(col)] = soci::i_null; }
 
+void MultiRowStatement::split_partial_chunks() {
+  if (intos_) throw std::logic_error("MultiRowStatement: split chunks cannot return rows");
+  split_ = true;
+}
+
+// Every piece's statement is bound to the first cells: the rows after a piece move to the
+// front before the next one runs (a few thousand cells per commit, nothing next to the SQL).
+soci::statement* MultiRowStatement::execute_pieces(std::size_t rows, bool fetch_first) {
+  const std::size_t n = cols_.size();
+  soci::statement* st = nullptr;
+  for (std::size_t left = rows; left > 0;) {
+    const std::size_t piece = std::bit_floor(left);
+    const auto k = static_cast<std::size_t>(std::countr_zero(piece));
+    if (pieces_.size() <= k) pieces_.resize(k + 1);
+    if (!pieces_[k]) pieces_[k] = build(piece);
+    st = pieces_[k].get();
+    st->execute(fetch_first);
+    left -= piece;
+    if (left == 0) break;
+    const std::size_t from = piece * n, to = (piece + left) * n;
+    std::copy(ints_.begin() + from, ints_.begin() + to, ints_.begin());
+    std::copy(reals_.begin() + from, reals_.begin() + to, reals_.begin());
+    std::copy(inds_.begin() + from, inds_.begin() + to, inds_.begin());
+    for (std::size_t c = from; c < to; ++c) std::swap(texts_[c - from], texts_[c]);
+  }
+  return st;
+}
+
 std::unique_ptr<soci::statement> MultiRowStatement::build(std::size_t rows) {
   std::string text = head_;
   for (std::size_t r = 0; r < rows; ++r) text += row_text_(r, r * cols_.size());
@@ -79,6 +110,8 @@ soci::statement* MultiRowStatement::execute(bool fetch_first) {
   if (rows == max_rows_) {
     if (!full_) full_ = build(rows);
     st = full_.get();
+  } else if (split_) {
+    return execute_pieces(rows, fetch_first);
   } else {
     if (!partial_ || partial_rows_ != rows) {
       partial_.reset();

@@ -38,6 +38,10 @@ class MultiRowStatement final : public BatchStatement {
   void set(std::size_t col, const std::string& v) override;
   void set_null(std::size_t col);
 
+  // A shorter chunk runs as pieces of 2^k rows (largest first), each piece's statement
+  // prepared once and kept. Not with an IntoBinder (results would span statements).
+  void split_partial_chunks();
+
   soci::statement* execute(bool fetch_first = true) override;
   void clear() override { rows_ = 0; }
 
@@ -46,6 +50,7 @@ class MultiRowStatement final : public BatchStatement {
  private:
   std::size_t cell(std::size_t col) const { return (rows_ - 1) * cols_.size() + col; }
   std::unique_ptr<soci::statement> build(std::size_t rows);
+  soci::statement* execute_pieces(std::size_t rows, bool fetch_first);
 
   soci::session& sql_;
   std::string head_, tail_;
@@ -61,6 +66,8 @@ class MultiRowStatement final : public BatchStatement {
   std::vector<soci::indicator> inds_;
   std::unique_ptr<soci::statement> full_, partial_;
   std::size_t partial_rows_ = 0;
+  bool split_ = false;
+  std::vector<std::unique_ptr<soci::statement>> pieces_;  // [k]: 2^k rows, built on first use
 };
 
 }  // namespace iotd::storage::detail

@@ -1,8 +1,10 @@
 // The writer's store (store.hpp): one SOCI session, owned by the writer thread. The hot path
 // (messages, devices, metric names, rollups, latest values, checkpoint) runs statements
 // prepared once and bound to member variables, so a batch costs one execute per row and
-// no per-row allocation of ours; rollups and latest values are folded in memory and
-// upserted once per key at commit().
+// no per-row allocation of ours; rollups, latest values and last-seen times are folded in
+// memory and upserted once per key at commit(), as multi-row statements on every dialect
+// (SQLite: VALUES rows in chunks of up to 512 keys, shorter chunks as power-of-two pieces
+// whose statements are kept; multi_row.hpp).
 //
 // PostgreSQL and MySQL/MariaDB: the same flow, but messages, rollups, latest values and
 // last-seen times go as one statement per chunk of rows, since a round trip per row would
@@ -322,49 +324,7 @@ class SociWriteStore final : public WriteStore {
   void commit() override {
     guarded([&] {
       require_tx("commit");
-      if (d_.multi_row) {
-        flush_multi_row();
-        *sql_ << d_.commit;
-        in_tx_ = false;
-        new_devices_.clear();
-        new_metrics_.clear();
-        clear_accumulators();
-        return;
-      }
-      // In key order: each B-tree page is visited once, while it is hot.
-      rollup_order_.assign(rollups_.begin(), rollups_.end());
-      std::sort(rollup_order_.begin(), rollup_order_.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.first.device_pk, a.first.bucket, a.first.metric_id) <
-               std::tie(b.first.device_pk, b.first.bucket, b.first.metric_id);
-      });
-      for (const auto& [k, agg] : rollup_order_) {
-        roll_.device_pk = k.device_pk;
-        roll_.metric_id = k.metric_id;
-        roll_.bucket = k.bucket;
-        roll_.n = agg.n;
-        roll_.sum = agg.sum;
-        roll_.min = agg.min;
-        roll_.max = agg.max;
-        upsert_rollup_->execute(true);
-      }
-      latest_order_.assign(latest_.begin(), latest_.end());
-      std::sort(latest_order_.begin(), latest_order_.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.first.device_pk, a.first.metric_id) <
-               std::tie(b.first.device_pk, b.first.metric_id);
-      });
-      for (const auto& [k, c] : latest_order_) {
-        lat_.device_pk = k.device_pk;
-        lat_.metric_id = k.metric_id;
-        lat_.ts = c.ts;
-        lat_.value = c.value;
-        upsert_latest_->execute(true);
-      }
-      for (const auto& [pk, seen] : last_seen_) {
-        seen_.pk = pk;
-        seen_.at = seen;
-        seen_.at2 = seen;
-        update_last_seen_->execute(true);
-      }
+      flush_upserts();
       *sql_ << d_.commit;
       in_tx_ = false;
       if (checkpointer_) checkpointer_->after_commit(*sql_);
@@ -461,8 +421,7 @@ class SociWriteStore final : public WriteStore {
   // Statements first: they refer to the session.
   void drop_session() noexcept {
     for (auto* st : {&insert_message_, &insert_device_, &select_device_, &insert_metric_,
-                     &select_metric_, &upsert_rollup_, &upsert_latest_, &update_last_seen_,
-                     &upsert_checkpoint_, &insert_reject_})
+                     &select_metric_, &upsert_checkpoint_, &insert_reject_})
       st->reset();
     for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_}) m->reset();
     checkpointer_.reset();
@@ -554,21 +513,12 @@ class SociWriteStore final : public WriteStore {
     insert_metric_.emplace((s.prepare << d_.insert_metric_name, use(met_.name)));
     select_metric_.emplace((s.prepare << "SELECT id FROM metric_names WHERE name = :name",
                             into(met_.id), use(met_.name)));
-    upsert_rollup_.emplace((s.prepare << d_.upsert_rollup, use(roll_.device_pk),
-                            use(roll_.metric_id), use(roll_.bucket), use(roll_.n), use(roll_.sum),
-                            use(roll_.min), use(roll_.max)));
-    upsert_latest_.emplace((s.prepare << d_.upsert_latest, use(lat_.device_pk),
-                            use(lat_.metric_id), use(lat_.ts), use(lat_.value)));
-    update_last_seen_.emplace(
-        (s.prepare << "UPDATE devices SET last_seen_at = :at WHERE pk = :pk "
-                      "AND (last_seen_at IS NULL OR last_seen_at < :at2)",
-         use(seen_.at), use(seen_.pk), use(seen_.at2)));
     upsert_checkpoint_.emplace((s.prepare << d_.upsert_checkpoint, use(cp_.instance_id),
                                 use(cp_.journal_uuid), use(cp_.seq), use(cp_.updated_at)));
     insert_reject_.emplace((s.prepare << d_.insert_reject, use(rej_.source), use(rej_.topic),
                             use(rej_.payload), use(rej_.payload_size), use(rej_.reason),
                             use(rej_.detail), use(rej_.received_at)));
-    if (d_.multi_row) prepare_multi_row();
+    prepare_multi_row();
   }
 
   void prepare_multi_row() {
@@ -593,6 +543,32 @@ class SociWriteStore final : public WriteStore {
         "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) ";
     constexpr std::string_view kLatest = "INSERT INTO latest_values(device_pk, metric_id, ts, value) ";
     // devices.last_seen_at = max(itself, the batch's newest received_at), per device.
+    if (d_.kind == detail::Dialect::sqlite) {
+      // Messages stay single-row (insert_message_); commit()'s upserts go as VALUES rows.
+      // A VALUES table's columns are column1, column2, ….
+      auto values = [](std::string_view head) { return std::string(head) + "VALUES "; };
+      // Positional "?" placeholders: SQLite looks each ":name" up in a list while preparing,
+      // quadratic in their number (measured: most of the first commits' cost).
+      auto rows = [this](std::string head, std::string_view tail, const std::vector<T>& cols) {
+        const std::size_t n = cols.size();
+        auto row_text = [n](std::size_t row, std::size_t) {
+          std::string out = row == 0 ? "(?" : ",(?";
+          for (std::size_t c = 1; c < n; ++c) out += ",?";
+          return out + ')';
+        };
+        auto st = std::make_unique<MultiRowStatement>(*sql_, std::move(head), std::string(tail),
+                                                      cols, d_.upsert_chunk, row_text);
+        st->split_partial_chunks();
+        return st;
+      };
+      mr_rollup_ = rows(values(kRollup), d_.rollup_tail, rollup);
+      mr_latest_ = rows(values(kLatest), d_.latest_tail, latest);
+      mr_seen_ = rows("UPDATE devices SET last_seen_at = v.column2 FROM (VALUES ",
+                      ") AS v WHERE devices.pk = v.column1 AND "
+                      "(devices.last_seen_at IS NULL OR devices.last_seen_at < v.column2)",
+                      seen);
+      return;
+    }
     if (d_.column_arrays) {
       // INSERT … SELECT emits the rows, and so draws the ids, in array order.
       auto select = [](std::string_view head, const std::vector<T>& cols, std::string_view tail) {
@@ -704,9 +680,10 @@ class SociWriteStore final : public WriteStore {
     }
   }
 
-  // commit() on the server dialects: rollups, latest values and last-seen times as
-  // multi-row upserts in key order.
-  void flush_multi_row() {
+  // commit(): rollups, latest values and last-seen times as multi-row upserts in key order
+  // (each key once: they are folded per key in account(), so no statement touches a row
+  // twice).
+  void flush_upserts() {
     rollup_order_.assign(rollups_.begin(), rollups_.end());
     std::sort(rollup_order_.begin(), rollup_order_.end(), [](const auto& a, const auto& b) {
       return std::tie(a.first.device_pk, a.first.bucket, a.first.metric_id) <
@@ -895,17 +872,6 @@ class SociWriteStore final : public WriteStore {
     long long id = 0;
   } met_;
   struct {
-    long long device_pk = 0, metric_id = 0, bucket = 0, n = 0;
-    double sum = 0, min = 0, max = 0;
-  } roll_;
-  struct {
-    long long device_pk = 0, metric_id = 0, ts = 0;
-    double value = 0;
-  } lat_;
-  struct {
-    long long pk = 0, at = 0, at2 = 0;
-  } seen_;
-  struct {
     std::string instance_id, journal_uuid;
     long long seq = 0, updated_at = 0;
   } cp_;
@@ -942,8 +908,7 @@ class SociWriteStore final : public WriteStore {
   std::optional<long long> id_floor_;  // MySQL: ids above it were stored by this transaction
 
   std::optional<soci::statement> insert_message_, insert_device_, select_device_, insert_metric_,
-      select_metric_, upsert_rollup_, upsert_latest_, update_last_seen_, upsert_checkpoint_,
-      insert_reject_;
+      select_metric_, upsert_checkpoint_, insert_reject_;
 };
 
 }  // namespace

@@ -230,6 +230,10 @@ TEST_P(DeviceRepositoryTest, WriterStoreSeesTypesAndRevivesADeletedDeviceThatPub
   ASSERT_TRUE(revived);
   EXPECT_EQ(revived->status, "active");
   EXPECT_FALSE(revived->has_key) << "the deleted key does not come back";
+  // A later transaction that rolls back must not undo the committed revival.
+  ws->begin();
+  ws->rollback();
+  EXPECT_TRUE(ws->device_known("t-1")) << "the revival was committed";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeviceRepositoryTest, ::testing::ValuesIn(testing::test_backends()),

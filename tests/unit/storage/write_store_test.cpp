@@ -3,11 +3,14 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../../../src/storage/dialect.hpp"
@@ -186,6 +189,98 @@ TEST_P(WriteStoreTest, OlderReadingDoesNotReplaceNewerLatest) {
   EXPECT_EQ(latest[0].metrics.at("temperature").ts_ms, kT0 + 2000);
   EXPECT_EQ(latest[0].metrics.at("humidity").value, 60);
   EXPECT_EQ(latest[0].metrics.at("humidity").ts_ms, kT0 + 3000);
+}
+
+// commit() writes rollups, latest values and last-seen times as multi-row statements in
+// chunks (SQLite: 512 keys, shorter chunks as power-of-two pieces; MySQL: 1000): batches of
+// more keys than a chunk, of different sizes (so pieces of every size run, some twice), that
+// revisit stored rows with older and newer times, must store what a plain fold stores.
+TEST_P(WriteStoreTest, ChunkedUpsertsMatchAPlainFold) {
+  auto batch = [](int devices, int round) {
+    std::vector<Reading> out;
+    for (int i = 0; i < devices; ++i) {
+      const std::string id = "d" + std::to_string(i);
+      // Round 1 goes back in device time for odd devices (must not replace their latest),
+      // and arrives earlier for devices divisible by 5 (must not move last_seen back).
+      const std::int64_t ts = kT0 + (round == 1 && i % 2 ? -60'000 : round * 60'000) + i * 7;
+      const std::int64_t rx = kT0 + 1'000'000 + round * 10'000 + (round == 1 && i % 5 == 0 ? -20'000 : i);
+      const std::int64_t key = round * 100'000 + i * 2;
+      out.push_back(make_reading(id, ts, {{"a", i * 0.5 + round}, {"b", -i - 0.25 * round}}, key, rx));
+      if (i % 3 == 0)  // a second reading of the device in the batch, older in device time
+        out.push_back(make_reading(id, ts - 30'001, {{"a", i * 2.0 - round}}, key + 1, rx + 1));
+    }
+    return out;
+  };
+  const std::vector<std::vector<Reading>> batches{batch(1300, 0), batch(700, 1), batch(1041, 2)};
+  struct Agg { long long n = 0; double sum = 0, min = 1e300, max = -1e300; };
+  std::map<std::tuple<std::string, std::string, std::int64_t>, Agg> rollup;
+  std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, double>> latest;
+  std::map<std::string, std::int64_t> seen;
+  for (const auto& b : batches) {
+    store_batch(*ws_, b);
+    for (const auto& r : b) {
+      for (const auto& [name, v] : r.metrics) {
+        auto& a = rollup[{r.device_id, name, r.ts_ms - r.ts_ms % 60000}];
+        ++a.n;
+        a.sum += v;
+        a.min = std::min(a.min, v);
+        a.max = std::max(a.max, v);
+        auto [it, fresh] = latest.try_emplace({r.device_id, name}, r.ts_ms, v);
+        if (!fresh && r.ts_ms >= it->second.first) it->second = {r.ts_ms, v};
+      }
+      seen[r.device_id] = std::max(seen[r.device_id], r.received_at_ms);
+    }
+  }
+
+  std::string device, metric;
+  long long bucket = 0, n = 0, ts = 0;
+  double sum = 0, mn = 0, mx = 0, value = 0;
+  std::size_t got = 0;
+  {
+    soci::statement st = (raw_->prepare << "SELECT d.device_id, m.name, r.bucket, r.n, r.sum, r.min, r.max "
+                                           "FROM rollup_1m r JOIN devices d ON d.pk = r.device_pk "
+                                           "JOIN metric_names m ON m.id = r.metric_id",
+                          soci::into(device), soci::into(metric), soci::into(bucket), soci::into(n),
+                          soci::into(sum), soci::into(mn), soci::into(mx));
+    st.execute();
+    while (st.fetch()) {
+      ++got;
+      auto it = rollup.find({device, metric, bucket});
+      ASSERT_NE(it, rollup.end()) << device << " " << metric << " " << bucket;
+      EXPECT_EQ(n, it->second.n) << device << " " << metric << " " << bucket;
+      EXPECT_NEAR(sum, it->second.sum, 1e-9);
+      EXPECT_EQ(mn, it->second.min);
+      EXPECT_EQ(mx, it->second.max);
+    }
+  }
+  EXPECT_EQ(got, rollup.size());
+  got = 0;
+  {
+    soci::statement st = (raw_->prepare << "SELECT d.device_id, m.name, l.ts, l.value "
+                                           "FROM latest_values l JOIN devices d ON d.pk = l.device_pk "
+                                           "JOIN metric_names m ON m.id = l.metric_id",
+                          soci::into(device), soci::into(metric), soci::into(ts), soci::into(value));
+    st.execute();
+    while (st.fetch()) {
+      ++got;
+      auto it = latest.find({device, metric});
+      ASSERT_NE(it, latest.end()) << device << " " << metric;
+      EXPECT_EQ(ts, it->second.first) << device << " " << metric;
+      EXPECT_EQ(value, it->second.second) << device << " " << metric;
+    }
+  }
+  EXPECT_EQ(got, latest.size());
+  got = 0;
+  {
+    soci::statement st = (raw_->prepare << "SELECT device_id, last_seen_at FROM devices",
+                          soci::into(device), soci::into(ts));
+    st.execute();
+    while (st.fetch()) {
+      ++got;
+      EXPECT_EQ(ts, seen.at(device)) << device;
+    }
+  }
+  EXPECT_EQ(got, seen.size());
 }
 
 TEST_P(WriteStoreTest, CheckpointSaveAndLoad) {
