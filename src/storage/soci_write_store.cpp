@@ -24,6 +24,7 @@
 #include <soci/soci.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -40,6 +41,7 @@
 #include "iotd/storage/database.hpp"
 #include "metrics_json.hpp"
 #include "multi_row.hpp"
+#include "pg_copy.hpp"
 #include "retention_sql.hpp"
 #include "sql_common.hpp"
 #include "wal_checkpointer.hpp"
@@ -599,12 +601,38 @@ class SociWriteStore final : public WriteStore {
         return std::string(head) + "SELECT * FROM " + ColumnArrayStatement::unnest(cols) +
                std::string(tail);
       };
-      mr_messages_ = std::make_unique<ColumnArrayStatement>(
-          *sql_, select(kMessages, messages, d_.messages_tail), messages, d_.message_chunk, returning);
-      mr_rollup_ = std::make_unique<ColumnArrayStatement>(
-          *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
-      mr_latest_ = std::make_unique<ColumnArrayStatement>(
-          *sql_, select(kLatest, latest, d_.latest_tail), latest, d_.upsert_chunk);
+      const char* copy_env = std::getenv("IOTD_PG_COPY");  // EXPERIMENT: A/B switch, removed
+      const std::string copy_mode = copy_env ? copy_env : "messages";
+      if (copy_mode != "off") {
+        // The messages by COPY into a staging table, then one INSERT … SELECT in row order
+        // (pg_copy.hpp): the same conflict clause, RETURNING and id order as below.
+        using detail::CopyStageStatement;
+        auto staged = [](std::string_view head, std::string_view stage, std::size_t ncols,
+                         std::string_view tail) {
+          return std::string(head) + CopyStageStatement::select(stage, ncols) + std::string(tail);
+        };
+        mr_messages_ = std::make_unique<CopyStageStatement>(
+            *sql_, "iotd_stage_messages",
+            staged(kMessages, "iotd_stage_messages", messages.size(), d_.messages_tail), messages,
+            d_.message_chunk, returning);
+        if (copy_mode == "all") {
+          mr_rollup_ = std::make_unique<CopyStageStatement>(
+              *sql_, "iotd_stage_rollup", staged(kRollup, "iotd_stage_rollup", rollup.size(), d_.rollup_tail),
+              rollup, d_.upsert_chunk);
+          mr_latest_ = std::make_unique<CopyStageStatement>(
+              *sql_, "iotd_stage_latest", staged(kLatest, "iotd_stage_latest", latest.size(), d_.latest_tail),
+              latest, d_.upsert_chunk);
+        }
+      } else {
+        mr_messages_ = std::make_unique<ColumnArrayStatement>(
+            *sql_, select(kMessages, messages, d_.messages_tail), messages, d_.message_chunk, returning);
+      }
+      if (!mr_rollup_) {
+        mr_rollup_ = std::make_unique<ColumnArrayStatement>(
+            *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
+        mr_latest_ = std::make_unique<ColumnArrayStatement>(
+            *sql_, select(kLatest, latest, d_.latest_tail), latest, d_.upsert_chunk);
+      }
       mr_seen_ = std::make_unique<ColumnArrayStatement>(
           *sql_,
           "UPDATE devices AS d SET last_seen_at = v.at FROM " + ColumnArrayStatement::unnest(seen) +
