@@ -7,8 +7,9 @@
 // PostgreSQL and MySQL/MariaDB: the same flow, but messages, rollups, latest values and
 // last-seen times go as one statement per chunk of rows, since a round trip per row would
 // cap the writer at ~13k rows/s. PostgreSQL: one array parameter per column
-// (column_arrays.hpp; 6 parameters for a chunk of messages instead of 6 per row, and one
-// prepared statement whatever the chunk size); MySQL: multi-row VALUES (multi_row.hpp).
+// (column_arrays.hpp; 6 parameters for a chunk instead of 6 per row, and one prepared
+// statement whatever the chunk size), and the messages themselves by COPY into a staging
+// table moved by one INSERT … SELECT (pg_copy.hpp); MySQL: multi-row VALUES (multi_row.hpp).
 // Which rows of a chunk were stored (and their ids) comes back as (id, device_pk, ts,
 // dedup_key) rows — PostgreSQL: RETURNING; MySQL: SELECT of the rows above the
 // transaction's previous MAX(id) (affected-row counts cannot tell, SOCI connects with
@@ -24,7 +25,6 @@
 #include <soci/soci.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -601,38 +601,19 @@ class SociWriteStore final : public WriteStore {
         return std::string(head) + "SELECT * FROM " + ColumnArrayStatement::unnest(cols) +
                std::string(tail);
       };
-      const char* copy_env = std::getenv("IOTD_PG_COPY");  // EXPERIMENT: A/B switch, removed
-      const std::string copy_mode = copy_env ? copy_env : "messages";
-      if (copy_mode != "off") {
-        // The messages by COPY into a staging table, then one INSERT … SELECT in row order
-        // (pg_copy.hpp): the same conflict clause, RETURNING and id order as below.
-        using detail::CopyStageStatement;
-        auto staged = [](std::string_view head, std::string_view stage, std::size_t ncols,
-                         std::string_view tail) {
-          return std::string(head) + CopyStageStatement::select(stage, ncols) + std::string(tail);
-        };
-        mr_messages_ = std::make_unique<CopyStageStatement>(
-            *sql_, "iotd_stage_messages",
-            staged(kMessages, "iotd_stage_messages", messages.size(), d_.messages_tail), messages,
-            d_.message_chunk, returning);
-        if (copy_mode == "all") {
-          mr_rollup_ = std::make_unique<CopyStageStatement>(
-              *sql_, "iotd_stage_rollup", staged(kRollup, "iotd_stage_rollup", rollup.size(), d_.rollup_tail),
-              rollup, d_.upsert_chunk);
-          mr_latest_ = std::make_unique<CopyStageStatement>(
-              *sql_, "iotd_stage_latest", staged(kLatest, "iotd_stage_latest", latest.size(), d_.latest_tail),
-              latest, d_.upsert_chunk);
-        }
-      } else {
-        mr_messages_ = std::make_unique<ColumnArrayStatement>(
-            *sql_, select(kMessages, messages, d_.messages_tail), messages, d_.message_chunk, returning);
-      }
-      if (!mr_rollup_) {
-        mr_rollup_ = std::make_unique<ColumnArrayStatement>(
-            *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
-        mr_latest_ = std::make_unique<ColumnArrayStatement>(
-            *sql_, select(kLatest, latest, d_.latest_tail), latest, d_.upsert_chunk);
-      }
+      // The messages by COPY into a staging table, then one INSERT … SELECT in row order
+      // (pg_copy.hpp): the same conflict clause, RETURNING and id order as an array
+      // statement; the rollups and latest values stay array statements (docs/architecture.md
+      // §10: staging them measured no cheaper).
+      mr_messages_ = std::make_unique<detail::CopyStageStatement>(
+          *sql_, "iotd_stage_messages",
+          std::string(kMessages) + detail::CopyStageStatement::select("iotd_stage_messages", messages.size()) +
+              std::string(d_.messages_tail),
+          messages, d_.message_chunk, returning);
+      mr_rollup_ = std::make_unique<ColumnArrayStatement>(
+          *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
+      mr_latest_ = std::make_unique<ColumnArrayStatement>(
+          *sql_, select(kLatest, latest, d_.latest_tail), latest, d_.upsert_chunk);
       mr_seen_ = std::make_unique<ColumnArrayStatement>(
           *sql_,
           "UPDATE devices AS d SET last_seen_at = v.at FROM " + ColumnArrayStatement::unnest(seen) +
