@@ -2,8 +2,7 @@
 
 #include <soci/postgresql/soci-postgresql.h>
 
-#include <charconv>
-#include <cmath>
+#include <algorithm>
 #include <stdexcept>
 
 #include "column_arrays.hpp"
