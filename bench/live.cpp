@@ -53,6 +53,11 @@ constexpr const char* kUsage =
   --reference       also subscribe to the topic on the broker and report the same
                     publish -> delivery latency without iotd in the path (mqtt_p50_ms,
                     mqtt_p99_ms): the same run's floor of broker and scheduling delay
+  --stages          payloads also carry their send time on the wall clock (sent_wall_us);
+                    the first client splits each frame's latency at the frame's
+                    received_at (iotd's MQTT callback, millisecond resolution):
+                    publish -> iotd received (broker_p50/p99_ms) and received -> frame
+                    read (iotd_p50/p99_ms: journal, decoder, writer, commit, hub, socket)
 Prints one JSON object. Exit status: 0, 1 when a client failed to connect, 2 usage errors.)";
 
 struct Options {
@@ -64,6 +69,7 @@ struct Options {
   double seconds = 5;
   double hold = 0;
   bool reference = false;
+  bool stages = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -78,6 +84,7 @@ Options parse(int argc, char** argv) {
     else if (auto v = a.value("--seconds")) o.seconds = to_double(*v, "--seconds", 0.1, 3600);
     else if (auto v = a.value("--hold")) o.hold = to_double(*v, "--hold", 0.1, 3600);
     else if (a.flag("--reference")) o.reference = true;
+    else if (a.flag("--stages")) o.stages = true;
     else throw UsageError("unknown argument: " + a.peek());
   }
   if (!o.port) throw UsageError("--port is required");
@@ -92,6 +99,7 @@ std::int64_t now_us() {
 
 struct Stats {
   std::vector<float> latency_ms;
+  std::vector<float> broker_ms, iotd_ms;  // --stages: the first client's frames, split
   std::uint64_t frames = 0, bytes = 0, reads = 0;
   int connected = 0, failed = 0, closed = 0, closed_1008 = 0;
 };
@@ -102,6 +110,7 @@ struct Client {
   int fd = -1;
   enum State { kConnecting, kHandshake, kOpen, kDone } state = kConnecting;
   std::string carry;  // the handshake response so far, then a cut frame's first bytes
+  bool stages = false;  // split this client's latencies (--stages)
 };
 
 constexpr std::string_view kSentKey = "\"sent_us\":";
@@ -135,6 +144,7 @@ class Reader {
       if (op == 0x1) {
         stats_.frames++;
         sent_at(std::string_view(payload, len), now);
+        if (c.stages) split(std::string_view(payload, len));
       } else if (op == 0x8) {  // close: count it (1008 separately) and end
         stats_.closed++;
         if (len >= 2 && ((std::uint8_t(payload[0]) << 8) | std::uint8_t(payload[1])) == 1008)
@@ -161,6 +171,38 @@ class Reader {
     const char* from = text.data() + k + kSentKey.size();
     if (std::from_chars(from, text.data() + text.size(), sent).ec != std::errc{}) return;
     stats_.latency_ms.push_back(static_cast<float>((static_cast<double>(now) - sent) / 1000.0));
+  }
+
+  // --stages: publish (wall clock) -> received_at -> now (wall clock).
+  void split(std::string_view text) {
+    constexpr std::string_view kWall = "\"sent_wall_us\":", kRecv = "\"received_at\":\"";
+    auto w = text.find(kWall), r = text.find(kRecv);
+    if (w == std::string_view::npos || r == std::string_view::npos) return;
+    double sent = 0;
+    const char* from = text.data() + w + kWall.size();
+    if (std::from_chars(from, text.data() + text.size(), sent).ec != std::errc{}) return;
+    auto received = iso_ms(text.substr(r + kRecv.size()));
+    if (received < 0) return;
+    const double now = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+    stats_.broker_ms.push_back(static_cast<float>((static_cast<double>(received) * 1000.0 - sent) / 1000.0));
+    stats_.iotd_ms.push_back(static_cast<float>((now - static_cast<double>(received) * 1000.0) / 1000.0));
+  }
+
+  // "YYYY-MM-DDTHH:MM:SS.mmmZ" -> milliseconds since the epoch (UTC); -1 when malformed.
+  static std::int64_t iso_ms(std::string_view t) {
+    if (t.size() < 24 || t[4] != '-' || t[10] != 'T' || t[19] != '.') return -1;
+    auto num = [&](std::size_t at, std::size_t n) {
+      std::int64_t v = 0;
+      for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (t[i] - '0');
+      return v;
+    };
+    using namespace std::chrono;
+    const sys_days day = year_month_day{year(static_cast<int>(num(0, 4))), month(static_cast<unsigned>(num(5, 2))),
+                                        std::chrono::day(static_cast<unsigned>(num(8, 2)))};
+    return duration_cast<milliseconds>(day.time_since_epoch()).count() +
+           ((num(11, 2) * 60 + num(14, 2)) * 60 + num(17, 2)) * 1000 + num(20, 3);
   }
 
   Stats& stats_;
@@ -192,6 +234,7 @@ class Clients {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       Client& c = clients_[i];
+      c.stages = o_.stages && i == 0;
       c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
       int one = 1;
       ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -307,7 +350,12 @@ std::uint64_t publish(const Options& o) {
     // Paho refuses a publish while its outgoing buffer is full (a loaded machine starves
     // its send thread): wait a little and stamp the message again.
     for (int attempt = 0;; ++attempt) {
-      std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us()) + "}";
+      std::string payload = "{\"seq\":" + std::to_string(n + 1) + ",\"sent_us\":" + std::to_string(now_us());
+      if (o.stages)
+        payload += ",\"sent_wall_us\":" + std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                           std::chrono::system_clock::now().time_since_epoch())
+                                                           .count());
+      payload += "}";
       try {
         client.publish(topic, payload.data(), payload.size(), 0, false);
         break;
@@ -429,6 +477,13 @@ int run(const Options& o) {
   out["p50_ms"] = percentile(stats.latency_ms, 0.50);
   out["p99_ms"] = percentile(stats.latency_ms, 0.99);
   out["max_ms"] = percentile(stats.latency_ms, 1.0);
+  if (o.stages) {
+    out["stage_samples"] = stats.iotd_ms.size();
+    out["broker_p50_ms"] = percentile(stats.broker_ms, 0.50);
+    out["broker_p99_ms"] = percentile(stats.broker_ms, 0.99);
+    out["iotd_p50_ms"] = percentile(stats.iotd_ms, 0.50);
+    out["iotd_p99_ms"] = percentile(stats.iotd_ms, 0.99);
+  }
   if (reference) {
     auto ref = reference->take();
     out["mqtt_samples"] = ref.size();
