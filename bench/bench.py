@@ -897,7 +897,9 @@ http {{
         lats, fans, drops = [], [], []
         for i in range(a.runs):
             log(f"live: latency, {n_lat} subscribers at 1,000 msg/s for {secs} s, run {i + 1}/{a.runs}")
-            lats.append(run_tool(tool + ["--clients", str(n_lat), "--device", "bench-lat", "--reference"], secs + 120))
+            stages = ["--stages"] if a.live_stages else []
+            lats.append(run_tool(tool + ["--clients", str(n_lat), "--device", "bench-lat", "--reference"] + stages,
+                                 secs + 120))
         for i in range(a.runs):
             log(f"live: fan-out, {n_fan} subscribers at 1,000 msg/s for {secs} s, run {i + 1}/{a.runs}")
             dropped0 = self.live_metric(iotd, "ws_clients_dropped") or 0
@@ -907,6 +909,8 @@ http {{
         per_run = "; ".join(f"p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} ms (mosquitto alone p99 "
                             f"{r.get('mqtt_p99_ms', 0):.2f} ms), {r['frames']:,} of {r['frames_expected']:,} frames, "
                             f"client {r.get('client_ns_per_frame', 0) / 1000:.2f} µs/frame"
+                            + (f", publish → iotd received p99 {r['broker_p99_ms']:.2f} ms, received → frame "
+                               f"p50 {r['iotd_p50_ms']:.2f} / p99 {r['iotd_p99_ms']:.2f} ms" if "iotd_p99_ms" in r else "")
                             for r in lats)
         self.row(f"Live: publish → WebSocket frame p99, {n_lat} subscribers at 1,000 msg/s "
                  f"(default IOTD_COMMIT_DELAY 10 ms; 2 ms for watched devices)", median(p99s), "ms",
@@ -1218,6 +1222,8 @@ def main():
     p.add_argument("--conns-idle", type=int, default=10000, help="conns: idle keep-alive connections held")
     p.add_argument("--live-seconds", type=int, default=5, help="publishing time of each live row")
     p.add_argument("--live-idle-clients", type=int, default=10000)
+    p.add_argument("--live-stages", action="store_true",
+                   help="live: split the latency runs at iotd's MQTT receive time (iotd-bench-live --stages)")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--no-mariadb", action="store_true")
     p.add_argument("--backends", default="sqlite,postgresql,mariadb", help="ingest: the backends of its rows")
