@@ -278,6 +278,30 @@ TEST(LiveHub, PublishNeverWaitsForSubscribersAndTheBacklogIsBounded) {
   EXPECT_LE(slow->calls.load(), 50);
 }
 
+// Pacing (HubOptions): commits that arrive within the pace after a delivery go out
+// together, in one delivery per client and in commit order; the first one is not held.
+TEST(LiveHub, PacingGathersCommitsThatArriveWithinThePaceIntoOneDelivery) {
+  HubOptions o;
+  o.pace_per_subscriber = 100ms;
+  o.max_pace = 200ms;
+  LiveHub hub(o);
+  auto one = std::make_shared<Recorder>(StreamFilter{});
+  hub.subscribe(one);  // one subscriber: a 100 ms pace
+  auto t0 = std::chrono::steady_clock::now();
+  hub.publish(batch({reading("d1", 1, {{"v", 1}})}, 1));
+  ASSERT_EQ(one->wait_for(1).size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 90ms) << "the first commit was held back";
+  // 2 ms apart: unpaced, an idle hub would send each on its own.
+  for (int i = 2; i <= 11; ++i) {
+    hub.publish(batch({reading("d1", i, {{"v", 1.0 * i}})}, i));
+    std::this_thread::sleep_for(2ms);
+  }
+  auto got = one->json(11);
+  ASSERT_EQ(got.size(), 11u);
+  for (int i = 0; i < 11; ++i) EXPECT_EQ(got[i]["id"], i + 1);
+  EXPECT_EQ(one->wires().size(), 2u) << "the ten later commits should share one delivery";
+}
+
 // The writer's lock-free question (docs/architecture.md §7): a device is watched while a
 // subscriber names it or takes every device, and no longer once that subscriber leaves.
 TEST(LiveHub, WatchingFollowsTheSubscribersDeviceFilters) {
