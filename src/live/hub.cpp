@@ -166,14 +166,16 @@ void LiveHub::run(std::stop_token st) {
   std::vector<Item> items;
   std::vector<std::shared_ptr<const ingest::CommitEvent>> commits;
   auto last_delivery = std::chrono::steady_clock::time_point{};
+  bool caught_up = true;  // the last delivery took everything queued
   while (true) {
     items.clear();
     {
       std::unique_lock lock(mu_);
       if (!cv_.wait(lock, st, [this] { return !queue_.empty(); })) return;
-      // Pacing (HubOptions): what arrives meanwhile joins this delivery.
+      // Pacing (HubOptions): what arrives meanwhile joins this delivery. Not while the hub
+      // is behind (the last delivery hit the bound below): it would only fall further.
       const auto pace = std::min(opts_.max_pace, opts_.pace_per_subscriber * static_cast<long>(subs_.size()));
-      if (std::chrono::steady_clock::now() < last_delivery + pace) {
+      if (caught_up && std::chrono::steady_clock::now() < last_delivery + pace) {
         cv_.wait_until(lock, st, last_delivery + pace, [] { return false; });
         if (st.stop_requested()) return;
       }
@@ -186,6 +188,7 @@ void LiveHub::run(std::stop_token st) {
         items.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      caught_up = queue_.empty();
     }
     refresh_snapshot();
     try {

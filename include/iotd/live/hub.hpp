@@ -64,7 +64,8 @@ struct HubOptions {
   // Pacing (docs/architecture.md §15): a delivery costs one socket write per client that
   // wants frames, so with many subscribers deliveries start at most every
   // min(max_pace, subscribers × pace_per_subscriber); commits that arrive in between go
-  // out together. 100 subscribers: at most one delivery per 1 ms (commits of watched
+  // out together (not while the hub is behind: its last delivery left commits queued).
+  // 100 subscribers: at most one delivery per 1 ms (commits of watched
   // devices come about every 2 ms, so it rarely waits); 1,000: one per 10 ms, about
   // 100,000 socket writes a second in all instead of one per commit per client.
   std::chrono::microseconds pace_per_subscriber{10};
