@@ -880,7 +880,8 @@ http {{
 
     def bench_live(self):
         """WebSocket stream: publish -> frame latency and fan-out (a.runs runs each), RSS of
-        idle clients (one run). iotd-bench-live is one thread of asynchronous Beast reads."""
+        idle clients (one run). iotd-bench-live is one thread: epoll, large reads, only frame
+        headers parsed; its own CPU per frame is in each row's notes (client µs/frame)."""
         import resource
         a = self.a
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -897,7 +898,9 @@ http {{
         lats, fans, drops = [], [], []
         for i in range(a.runs):
             log(f"live: latency, {n_lat} subscribers at 1,000 msg/s for {secs} s, run {i + 1}/{a.runs}")
-            lats.append(run_tool(tool + ["--clients", str(n_lat), "--device", "bench-lat", "--reference"], secs + 120))
+            stages = ["--stages"] if a.live_stages else []
+            lats.append(run_tool(tool + ["--clients", str(n_lat), "--device", "bench-lat", "--reference"] + stages,
+                                 secs + 120))
         for i in range(a.runs):
             log(f"live: fan-out, {n_fan} subscribers at 1,000 msg/s for {secs} s, run {i + 1}/{a.runs}")
             dropped0 = self.live_metric(iotd, "ws_clients_dropped") or 0
@@ -905,14 +908,18 @@ http {{
             drops.append((self.live_metric(iotd, "ws_clients_dropped") or 0) - dropped0)
         p99s = [r["p99_ms"] for r in lats]
         per_run = "; ".join(f"p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} ms (mosquitto alone p99 "
-                            f"{r.get('mqtt_p99_ms', 0):.2f} ms), {r['frames']:,} of {r['frames_expected']:,} frames"
+                            f"{r.get('mqtt_p99_ms', 0):.2f} ms), {r['frames']:,} of {r['frames_expected']:,} frames, "
+                            f"client {r.get('client_ns_per_frame', 0) / 1000:.2f} µs/frame"
+                            + (f", publish → iotd received p99 {r['broker_p99_ms']:.2f} ms, received → frame "
+                               f"p50 {r['iotd_p50_ms']:.2f} / p99 {r['iotd_p99_ms']:.2f} ms" if "iotd_p99_ms" in r else "")
                             for r in lats)
         self.row(f"Live: publish → WebSocket frame p99, {n_lat} subscribers at 1,000 msg/s "
                  f"(default IOTD_COMMIT_DELAY 10 ms; 2 ms for watched devices)", median(p99s), "ms",
                  None, None, None, 10.0, p99s, f"per run: {per_run}", target_is_max=True)
         fps = [r["frames_per_s"] for r in fans]
         per_run = "; ".join(f"{r['frames']:,} of {r['frames_expected']:,} frames, {d} dropped (1008), "
-                            f"p99 {r['p99_ms']:.1f} ms" for r, d in zip(fans, drops))
+                            f"p99 {r['p99_ms']:.1f} ms, client {r.get('client_ns_per_frame', 0) / 1000:.2f} µs/frame"
+                            for r, d in zip(fans, drops))
         self.row(f"Live fan-out: {n_fan} subscribers at 1,000 msg/s, frames delivered", median(fps),
                  "frames/s", None, None, None, None, fps, f"per run: {per_run}")
         self.procs.stop(iotd)
@@ -1216,6 +1223,8 @@ def main():
     p.add_argument("--conns-idle", type=int, default=10000, help="conns: idle keep-alive connections held")
     p.add_argument("--live-seconds", type=int, default=5, help="publishing time of each live row")
     p.add_argument("--live-idle-clients", type=int, default=10000)
+    p.add_argument("--live-stages", action="store_true",
+                   help="live: split the latency runs at iotd's MQTT receive time (iotd-bench-live --stages)")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--no-mariadb", action="store_true")
     p.add_argument("--backends", default="sqlite,postgresql,mariadb", help="ingest: the backends of its rows")

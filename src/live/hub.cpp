@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <string_view>
 
 #include "../http/api_json.hpp"
@@ -28,6 +29,22 @@ std::string reading_frame(const Reading& r, std::int64_t id, const StreamFilter*
   w.end_object();
   w.end_object();
   return w.take();
+}
+
+void append_text_frame(std::string& out, std::string_view payload) {
+  const std::size_t len = payload.size();
+  out.push_back(static_cast<char>(0x81));  // FIN, text
+  if (len < 126) {
+    out.push_back(static_cast<char>(len));
+  } else if (len <= 0xFFFF) {
+    out.push_back(static_cast<char>(126));
+    out.push_back(static_cast<char>(len >> 8));
+    out.push_back(static_cast<char>(len & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(127));
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(std::uint64_t(len) >> (56 - 8 * i)));
+  }
+  out.append(payload);
 }
 
 std::string_view alert_event(const Alert& a) {
@@ -148,11 +165,21 @@ void LiveHub::run(std::stop_token st) {
   constexpr std::size_t kMaxCoalesced = 64, kMaxCoalescedReadings = 256;
   std::vector<Item> items;
   std::vector<std::shared_ptr<const ingest::CommitEvent>> commits;
+  auto last_delivery = std::chrono::steady_clock::time_point{};
+  bool caught_up = true;  // the last delivery took everything queued
   while (true) {
     items.clear();
     {
       std::unique_lock lock(mu_);
       if (!cv_.wait(lock, st, [this] { return !queue_.empty(); })) return;
+      // Pacing (HubOptions): what arrives meanwhile joins this delivery. Not while the hub
+      // is behind (the last delivery hit the bound below): it would only fall further.
+      const auto pace = std::min(opts_.max_pace, opts_.pace_per_subscriber * static_cast<long>(subs_.size()));
+      if (caught_up && std::chrono::steady_clock::now() < last_delivery + pace) {
+        cv_.wait_until(lock, st, last_delivery + pace, [] { return false; });
+        if (st.stop_requested()) return;
+      }
+      last_delivery = std::chrono::steady_clock::now();
       // Bounded so that one delivery stays near one batch (IOTD_WS_QUEUE_FRAMES, §15).
       std::size_t readings = 0;
       while (!queue_.empty() && items.size() < kMaxCoalesced && readings < kMaxCoalescedReadings) {
@@ -161,6 +188,7 @@ void LiveHub::run(std::stop_token st) {
         items.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      caught_up = queue_.empty();
     }
     refresh_snapshot();
     try {
@@ -202,7 +230,10 @@ void LiveHub::dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent
     rendered[c].resize(commits[c]->readings.size());
     alert_frames[c].resize(commits[c]->alerts.size());
   }
-  std::vector<Frame> out;
+  // The wire bytes of each distinct list of frames, built once and shared by every client
+  // that wants exactly that list (usually every client with the same filter).
+  std::map<std::vector<const std::string*>, Delivery> wires;
+  std::vector<const std::string*> out;
   for (const auto& weak : snapshot_) {
     auto sub = weak.lock();
     if (!sub) continue;
@@ -226,7 +257,7 @@ void LiveHub::dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent
           cache.emplace_back(f.metrics_key, std::make_shared<const std::string>(std::move(text)));
           it = cache.end() - 1;
         }
-        out.push_back(it->second);
+        out.push_back(it->second.get());
       }
       if (f.alerts) {
         for (std::size_t i = 0; i < ev.alerts.size(); ++i) {
@@ -234,24 +265,38 @@ void LiveHub::dispatch(std::span<const std::shared_ptr<const ingest::CommitEvent
           if (!f.wants_device(a.device_id) || !f.wants_metric(a.metric)) continue;
           if (!alert_frames[c][i])
             alert_frames[c][i] = std::make_shared<const std::string>(alert_frame(a, alert_event(a)));
-          out.push_back(alert_frames[c][i]);
+          out.push_back(alert_frames[c][i].get());
         }
       }
     }
-    if (!out.empty()) sub->deliver(out);
+    if (out.empty()) continue;
+    auto [w, added] = wires.try_emplace(out);
+    if (added) {
+      std::size_t bytes = 0;
+      for (const auto* p : out) bytes += p->size() + 10;
+      std::string wire;
+      wire.reserve(bytes);
+      for (const auto* p : out) append_text_frame(wire, *p);
+      w->second = Delivery{std::make_shared<const std::string>(std::move(wire)), out.size()};
+    }
+    sub->deliver(w->second);
   }
 }
 
 void LiveHub::dispatch(const Acknowledged& ack) {
-  Frame frame;
+  Delivery d;
   for (const auto& weak : snapshot_) {
     auto sub = weak.lock();
     if (!sub) continue;
     const StreamFilter& f = sub->filter();
     if (!f.alerts || !f.wants_device(ack.alert.device_id) || !f.wants_metric(ack.alert.metric))
       continue;
-    if (!frame) frame = std::make_shared<const std::string>(alert_frame(ack.alert, "acknowledged"));
-    sub->deliver(std::span<const Frame>(&frame, 1));
+    if (!d.wire) {
+      std::string wire;
+      append_text_frame(wire, alert_frame(ack.alert, "acknowledged"));
+      d = Delivery{std::make_shared<const std::string>(std::move(wire)), 1};
+    }
+    sub->deliver(d);
   }
 }
 

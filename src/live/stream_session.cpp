@@ -30,7 +30,9 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 
 constexpr std::size_t kMaxClientMessage = 4096;  // clients have nothing to say; pings aside
-constexpr std::size_t kMaxFramesPerWrite = 256;  // frames gathered into one socket write
+// Deliveries gathered into one socket write: Beast's stream sends at most 64 buffers per
+// call, and a control frame takes two of them.
+constexpr std::size_t kMaxDeliveriesPerWrite = 48;
 
 enum Opcode : std::uint8_t { kText = 0x1, kClose = 0x8, kPing = 0x9, kPong = 0xA };
 
@@ -53,8 +55,9 @@ std::size_t frame_header(std::uint8_t opcode, std::size_t len, std::array<std::u
 }
 
 // One stream client. Beast answers the handshake (on a reference to the socket) and is
-// then let go: frames are written here, pre-framed and gathered, a batch per socket write
-// (Beast's stream writes one message per call, a syscall per frame per client); client
+// then let go: frames are written here, pre-framed by the hub (one shared buffer per
+// delivery) and gathered, the deliveries queued so far in one socket write (Beast's
+// stream writes one message per call, a syscall per frame per client); client
 // frames are parsed here (pings answered, close echoed, data dropped). Keepalive: a ping
 // after half of idle_timeout without anything received, closed after all of it.
 class StreamSession final : public Subscriber, public std::enable_shared_from_this<StreamSession> {
@@ -91,20 +94,20 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   const StreamFilter& filter() const override { return filter_; }
 
   // Hub thread.
-  void deliver(std::span<const Frame> frames) override {
+  void deliver(const Delivery& d) override {
     bool post_write = false, dropped = false;
     {
       std::lock_guard lock(mu_);
       if (closing_) return;
       // A client with nothing queued takes any commit whole; one still holding frames may
       // not go past the bound.
-      if (queued_ > 0 && queued_ + frames.size() > opts_.queue_frames) {
+      if (queued_ > 0 && queued_ + d.frames > opts_.queue_frames) {
         closing_ = dropped = true;
         pending_.clear();
         pending_.shrink_to_fit();
       } else {
-        pending_.insert(pending_.end(), frames.begin(), frames.end());
-        queued_ += frames.size();
+        pending_.push_back(d);
+        queued_ += d.frames;
         post_write = !writing_;
         writing_ = true;
       }
@@ -245,7 +248,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     {
       std::lock_guard lock(mu_);
       if (!closing_ && !close_sent_) {
-        auto n = static_cast<std::ptrdiff_t>(std::min(pending_.size(), kMaxFramesPerWrite));
+        auto n = static_cast<std::ptrdiff_t>(std::min(pending_.size(), kMaxDeliveriesPerWrite));
         out_frames_.assign(pending_.begin(), pending_.begin() + n);
         pending_.erase(pending_.begin(), pending_.begin() + n);
       }
@@ -256,7 +259,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
     }
     out_control_ = std::move(control_);
     control_.clear();
-    headers_.resize(out_control_.size() + out_frames_.size());
+    headers_.resize(out_control_.size());
     buffers_.clear();
     std::size_t h = 0;
     for (const auto& [op, payload] : out_control_) {
@@ -264,11 +267,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
       buffers_.emplace_back(headers_[h++].data(), len);
       buffers_.emplace_back(net::buffer(payload));
     }
-    for (const auto& f : out_frames_) {
-      auto len = frame_header(kText, f->size(), headers_[h]);
-      buffers_.emplace_back(headers_[h++].data(), len);
-      buffers_.emplace_back(net::buffer(*f));
-    }
+    for (const auto& d : out_frames_) buffers_.emplace_back(net::buffer(*d.wire));
     write_in_flight_ = true;
     net::async_write(sock_, buffers_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
@@ -277,7 +276,8 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
 
   void on_write(beast::error_code ec) {
     write_in_flight_ = false;
-    const std::size_t n = out_frames_.size();
+    std::size_t n = 0;
+    for (const auto& d : out_frames_) n += d.frames;
     const bool sent_close = std::any_of(out_control_.begin(), out_control_.end(),
                                         [](const auto& c) { return c.first == kClose; });
     out_frames_.clear();
@@ -355,7 +355,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   bool subscribed_ = false;
 
   std::mutex mu_;  // guards pending_, queued_, writing_, closing_
-  std::vector<Frame> pending_;  // appended by the hub, taken by write_next
+  std::vector<Delivery> pending_;  // appended by the hub, taken by write_next
   std::size_t queued_ = 0;      // frames pending or being written
   bool writing_ = false;        // a write_next is posted or a write is in flight
   bool closing_ = false;
@@ -367,7 +367,7 @@ class StreamSession final : public Subscriber, public std::enable_shared_from_th
   std::uint64_t message_bytes_ = 0;  // of the client's current data message
   std::chrono::steady_clock::time_point last_rx_;
   std::vector<std::pair<std::uint8_t, std::string>> control_, out_control_;
-  std::vector<Frame> out_frames_;
+  std::vector<Delivery> out_frames_;  // being written
   std::vector<std::array<std::uint8_t, 10>> headers_;
   std::vector<net::const_buffer> buffers_;
   bool write_in_flight_ = false;

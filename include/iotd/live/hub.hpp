@@ -13,6 +13,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -35,19 +36,40 @@ namespace iotd::live {
 
 using Frame = std::shared_ptr<const std::string>;
 
+// What a subscriber is handed: `frames` complete WebSocket text frames (header and
+// payload, RFC 6455 §5.2), back to back in `wire`. Every subscriber that wants the same
+// frames of a delivery shares one `wire`: it is built once, and a client's socket write
+// is one buffer per delivery (docs/architecture.md §15).
+struct Delivery {
+  Frame wire;
+  std::size_t frames = 0;
+};
+
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
   virtual const StreamFilter& filter() const = 0;
   // On the hub thread: this subscriber's frames of one or more consecutive commits (or of
   // one acknowledgement), in order. Must not block.
-  virtual void deliver(std::span<const Frame> frames) = 0;
+  virtual void deliver(const Delivery& d) = 0;
 };
+
+// Appends `payload` as one unmasked server text frame (FIN set) to `out`.
+void append_text_frame(std::string& out, std::string_view payload);
 
 struct HubOptions {
   // Commits waiting for the hub thread; beyond it a batch is dropped for the stream (and
   // logged) rather than letting memory grow. The database has it either way.
   std::size_t max_pending = 4096;
+  // Pacing (docs/architecture.md §15): a delivery costs one socket write per client that
+  // wants frames, so with many subscribers deliveries start at most every
+  // min(max_pace, subscribers × pace_per_subscriber); commits that arrive in between go
+  // out together (not while the hub is behind: its last delivery left commits queued).
+  // 100 subscribers: at most one delivery per 1 ms (commits of watched
+  // devices come about every 2 ms, so it rarely waits); 1,000: one per 10 ms, about
+  // 100,000 socket writes a second in all instead of one per commit per client.
+  std::chrono::microseconds pace_per_subscriber{10};
+  std::chrono::microseconds max_pace{10'000};
 };
 
 class LiveHub {

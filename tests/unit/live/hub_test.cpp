@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -15,14 +16,50 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A delivery's wire bytes split into its text frames' payloads: every frame must be a
+// whole, unmasked, final text frame, and their number must be the delivery's count.
+std::vector<std::string> split_frames(const Delivery& d) {
+  std::vector<std::string> out;
+  const std::string& w = *d.wire;
+  std::size_t at = 0;
+  while (at < w.size()) {
+    EXPECT_EQ(static_cast<std::uint8_t>(w[at]), 0x81) << "not a final text frame at " << at;
+    std::uint64_t len = static_cast<std::uint8_t>(w[at + 1]);
+    EXPECT_EQ(len & 0x80, 0u) << "a server frame must not be masked";
+    std::size_t head = 2;
+    if (len == 126) {
+      len = (std::uint64_t(static_cast<std::uint8_t>(w[at + 2])) << 8) | static_cast<std::uint8_t>(w[at + 3]);
+      head = 4;
+    } else if (len == 127) {
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<std::uint8_t>(w[at + 2 + i]);
+      head = 10;
+    }
+    if (at + head + len > w.size()) {
+      ADD_FAILURE() << "a frame runs past the delivery's end";
+      break;
+    }
+    out.emplace_back(w, at + head, len);
+    at += head + len;
+  }
+  EXPECT_EQ(out.size(), d.frames);
+  return out;
+}
+
 class Recorder : public Subscriber {
  public:
   explicit Recorder(StreamFilter f) : filter_(std::move(f)) {}
   const StreamFilter& filter() const override { return filter_; }
-  void deliver(std::span<const Frame> frames) override {
+  void deliver(const Delivery& d) override {
+    auto payloads = split_frames(d);
     std::lock_guard lock(mu_);
-    frames_.insert(frames_.end(), frames.begin(), frames.end());
+    wires_.push_back(d.wire);
+    for (auto& p : payloads) frames_.push_back(std::make_shared<const std::string>(std::move(p)));
     cv_.notify_all();
+  }
+  std::vector<Frame> wires() {
+    std::lock_guard lock(mu_);
+    return wires_;
   }
   // Waits up to 5 s for `n` frames; returns what arrived.
   std::vector<Frame> wait_for(std::size_t n) {
@@ -40,7 +77,8 @@ class Recorder : public Subscriber {
   StreamFilter filter_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Frame> frames_;
+  std::vector<Frame> frames_;  // the payloads
+  std::vector<Frame> wires_;   // the deliveries as received
 };
 
 StreamFilter filter(std::multimap<std::string, std::string> q) {
@@ -139,9 +177,11 @@ TEST(LiveHub, SubscribersGetTheirDevicesInCommitOrderAndShareFrames) {
   auto mine = d2->json(kBatches);
   ASSERT_EQ(mine.size(), static_cast<std::size_t>(kBatches));
   for (const auto& f : mine) EXPECT_EQ(f["device_id"], "d2");
-  // Rendered once: both unfiltered clients hold the same string.
-  auto a = all->wait_for(1), b = all2->wait_for(1);
-  EXPECT_EQ(a.front().get(), b.front().get());
+  // Rendered once: both unfiltered clients hold the same wire bytes, delivery for delivery.
+  all2->wait_for(2 * kBatches);
+  auto a = all->wires(), b = all2->wires();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].get(), b[i].get());
 }
 
 TEST(LiveHub, MetricFilterTrimsFramesAndSkipsReadingsWithoutTheMetric) {
@@ -220,7 +260,7 @@ TEST(LiveHub, PublishNeverWaitsForSubscribersAndTheBacklogIsBounded) {
     StreamFilter f;
     std::atomic<int> calls{0};
     const StreamFilter& filter() const override { return f; }
-    void deliver(std::span<const Frame>) override {
+    void deliver(const Delivery&) override {
       calls++;
       std::this_thread::sleep_for(20ms);
     }
@@ -236,6 +276,30 @@ TEST(LiveHub, PublishNeverWaitsForSubscribersAndTheBacklogIsBounded) {
   EXPECT_GE(hub.batches_dropped(), 50u);
   hub.stop();
   EXPECT_LE(slow->calls.load(), 50);
+}
+
+// Pacing (HubOptions): commits that arrive within the pace after a delivery go out
+// together, in one delivery per client and in commit order; the first one is not held.
+TEST(LiveHub, PacingGathersCommitsThatArriveWithinThePaceIntoOneDelivery) {
+  HubOptions o;
+  o.pace_per_subscriber = 100ms;
+  o.max_pace = 200ms;
+  LiveHub hub(o);
+  auto one = std::make_shared<Recorder>(StreamFilter{});
+  hub.subscribe(one);  // one subscriber: a 100 ms pace
+  auto t0 = std::chrono::steady_clock::now();
+  hub.publish(batch({reading("d1", 1, {{"v", 1}})}, 1));
+  ASSERT_EQ(one->wait_for(1).size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 90ms) << "the first commit was held back";
+  // 2 ms apart: unpaced, an idle hub would send each on its own.
+  for (int i = 2; i <= 11; ++i) {
+    hub.publish(batch({reading("d1", i, {{"v", 1.0 * i}})}, i));
+    std::this_thread::sleep_for(2ms);
+  }
+  auto got = one->json(11);
+  ASSERT_EQ(got.size(), 11u);
+  for (int i = 0; i < 11; ++i) EXPECT_EQ(got[i]["id"], i + 1);
+  EXPECT_EQ(one->wires().size(), 2u) << "the ten later commits should share one delivery";
 }
 
 // The writer's lock-free question (docs/architecture.md §7): a device is watched while a
