@@ -2,11 +2,14 @@
 // run names. SQLite (a file in a TempDir) always. Server databases:
 //  - IOTD_TEST_DATABASE_URLS set: those (comma-separated URLs, e.g.
 //    postgresql://u:p@127.0.0.1:5432/db; empty = SQLite only);
-//  - otherwise "postgresql" and "mysql": a throwaway PostgreSQL / MariaDB server
-//    (tests/support/services.hpp) started on first use and shared by the rest of the
-//    process (under ctest every test is its own process and starts its own). A server not
-//    installed is left out with a message, except under CI, where its tests fail.
-// The iotd tables of a server database are dropped before each test.
+//  - otherwise "postgresql" and "mysql": under ctest, the servers of the run's `db_servers`
+//    fixture (tests/tools/test_db_servers.cpp; IOTD_TEST_DB_SERVERS names its state file),
+//    one of each for every test of the run; without it (the test binary run by hand) a
+//    throwaway PostgreSQL / MariaDB server (tests/support/services.hpp) started on first
+//    use and shared by the rest of the process. A server not installed is left out with a
+//    message, except under CI, where its tests fail.
+// The iotd tables of a server database are dropped before each test, so the tests that
+// share a server must not run at the same time (ctest RESOURCE_LOCK db_servers).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,6 +19,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <memory>
 #include <optional>
@@ -80,8 +84,24 @@ inline std::vector<std::string> test_backends() {
   return out;
 }
 
+// The URL of the ctest run's shared server for `backend` ("postgresql", "mysql"), from the
+// state file IOTD_TEST_DB_SERVERS names; nullopt when the variable is not set.
+inline std::optional<std::string> shared_server_url(const std::string& backend) {
+  const char* state = std::getenv("IOTD_TEST_DB_SERVERS");
+  if (!state || !*state) return std::nullopt;
+  std::ifstream in(state);
+  std::string name, url;
+  std::getline(in, name);  // the PID of the process holding the servers
+  while (in >> name >> url)
+    if (name == backend) return url;
+  throw std::runtime_error(std::string("no shared ") + backend + " server in " + state +
+                           " (the ctest fixture db_servers, TestDbServers.Start, failed?)");
+}
+
 // A backend name ("sqlite", "postgresql", "mysql") or a URL -> a database URL.
 inline std::string backend_url(const std::string& backend) {
+  if (backend == "postgresql" || backend == "mysql")
+    if (auto url = shared_server_url(backend)) return *url;
   if (backend == "postgresql") return local_server_url<iotd::test::PostgresServer>();
   if (backend == "mysql") return local_server_url<iotd::test::MariaDbServer>();
   return backend;
