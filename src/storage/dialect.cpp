@@ -28,17 +28,6 @@ constexpr SqlDialect kSqlite{
         "INSERT INTO devices(device_id, status, created_at, updated_at) "
         "VALUES(:device_id, 'active', :created_at, :updated_at) ON CONFLICT DO NOTHING",
     .insert_metric_name = "INSERT INTO metric_names(name) VALUES(:name) ON CONFLICT DO NOTHING",
-    .upsert_rollup =
-        "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) "
-        "VALUES(:device_pk, :metric_id, :bucket, :n, :sum, :min, :max) "
-        "ON CONFLICT(device_pk, bucket, metric_id) DO UPDATE SET "
-        "n = rollup_1m.n + excluded.n, sum = rollup_1m.sum + excluded.sum, "
-        "min = MIN(rollup_1m.min, excluded.min), max = MAX(rollup_1m.max, excluded.max)",
-    .upsert_latest =
-        "INSERT INTO latest_values(device_pk, metric_id, ts, value) "
-        "VALUES(:device_pk, :metric_id, :ts, :value) "
-        "ON CONFLICT(device_pk, metric_id) DO UPDATE SET ts = excluded.ts, value = excluded.value "
-        "WHERE excluded.ts >= latest_values.ts",
     .upsert_checkpoint =
         "INSERT INTO ingest_checkpoint(instance_id, journal_uuid, seq, updated_at) "
         "VALUES(:instance_id, :journal_uuid, :seq, :updated_at) "
@@ -98,17 +87,6 @@ constexpr SqlDialect kPostgresql{
         "INSERT INTO devices(device_id, status, created_at, updated_at) "
         "VALUES(:device_id, 'active', :created_at, :updated_at) ON CONFLICT DO NOTHING",
     .insert_metric_name = "INSERT INTO metric_names(name) VALUES(:name) ON CONFLICT DO NOTHING",
-    .upsert_rollup =
-        "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) "
-        "VALUES(:device_pk, :metric_id, :bucket, :n, :sum, :min, :max) "
-        "ON CONFLICT(device_pk, bucket, metric_id) DO UPDATE SET "
-        "n = rollup_1m.n + EXCLUDED.n, sum = rollup_1m.sum + EXCLUDED.sum, "
-        "min = LEAST(rollup_1m.min, EXCLUDED.min), max = GREATEST(rollup_1m.max, EXCLUDED.max)",
-    .upsert_latest =
-        "INSERT INTO latest_values(device_pk, metric_id, ts, value) "
-        "VALUES(:device_pk, :metric_id, :ts, :value) "
-        "ON CONFLICT(device_pk, metric_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
-        "WHERE EXCLUDED.ts >= latest_values.ts",
     .upsert_checkpoint =
         "INSERT INTO ingest_checkpoint(instance_id, journal_uuid, seq, updated_at) "
         "VALUES(:instance_id, :journal_uuid, :seq, :updated_at) "
@@ -171,16 +149,6 @@ constexpr SqlDialect kMysql{
         "VALUES(:device_id, 'active', :created_at, :updated_at) ON DUPLICATE KEY UPDATE pk = pk",
     .insert_metric_name =
         "INSERT INTO metric_names(name) VALUES(:name) ON DUPLICATE KEY UPDATE id = id",
-    .upsert_rollup =
-        "INSERT INTO rollup_1m(device_pk, metric_id, bucket, n, sum, min, max) "
-        "VALUES(:device_pk, :metric_id, :bucket, :n, :sum, :min, :max) "
-        "ON DUPLICATE KEY UPDATE n = n + VALUES(n), sum = sum + VALUES(sum), "
-        "min = LEAST(min, VALUES(min)), max = GREATEST(max, VALUES(max))",
-    // Assignments run left to right: value is decided before ts moves.
-    .upsert_latest =
-        "INSERT INTO latest_values(device_pk, metric_id, ts, value) "
-        "VALUES(:device_pk, :metric_id, :ts, :value) ON DUPLICATE KEY UPDATE "
-        "value = IF(VALUES(ts) >= ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
     .upsert_checkpoint =
         "INSERT INTO ingest_checkpoint(instance_id, journal_uuid, seq, updated_at) "
         "VALUES(:instance_id, :journal_uuid, :seq, :updated_at) ON DUPLICATE KEY UPDATE "
@@ -196,6 +164,7 @@ constexpr SqlDialect kMysql{
     .rollup_tail =
         " ON DUPLICATE KEY UPDATE n = n + VALUES(n), sum = sum + VALUES(sum), "
         "min = LEAST(min, VALUES(min)), max = GREATEST(max, VALUES(max))",
+    // Assignments run left to right: value is decided before ts moves.
     .latest_tail =
         " ON DUPLICATE KEY UPDATE "
         "value = IF(VALUES(ts) >= ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",

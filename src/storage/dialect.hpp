@@ -41,14 +41,14 @@ struct SqlDialect {
   std::string_view insert_message;      // device_pk, ts, received_at, dedup_key, metrics, extra
   std::string_view insert_device;       // device_id, created_at, updated_at; nothing on conflict
   std::string_view insert_metric_name;  // name; nothing on conflict
-  std::string_view upsert_rollup;       // device_pk, metric_id, bucket, n, sum, min, max (key order: device, bucket, metric)
-  std::string_view upsert_latest;       // device_pk, metric_id, ts, value; newer-or-equal ts wins
   std::string_view upsert_checkpoint;   // instance_id, journal_uuid, seq, updated_at
   std::string_view insert_alert;        // see soci_write_store.cpp
   std::string_view insert_reject;       // source, topic, payload, payload_size, reason, detail, received_at
   // Server dialects: the hot-path writes go as multi-row statements "INSERT … VALUES (…),(…)"
   // + tail (vector binding costs one round trip per row there, docs/architecture.md §10). The
-  // tails take the same columns, in the same order, as the single-row statements above.
+  // tails follow the VALUES rows: messages_tail insert_message's columns, rollup_tail
+  // (device_pk, metric_id, bucket, n, sum, min, max), latest_tail (device_pk, metric_id, ts,
+  // value; a newer-or-equal ts wins).
   // SQLite: messages stay single-row (multi_row false), but the rollup, latest-value and
   // last-seen writes of commit() use the tails and upsert_chunk on every dialect.
   bool multi_row = false;
