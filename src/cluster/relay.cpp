@@ -13,25 +13,30 @@
 #include <memory>
 #include <stdexcept>
 
+#include "../storage/libpq.hpp"
 #include "iotd/core/log.hpp"
 
 namespace iotd::cluster {
 
+namespace {
+const storage::LibPq& pq() { return storage::libpq(); }
+}  // namespace
+
 struct ClusterRelay::Conn {
   PGconn* pg = nullptr;
   ~Conn() {
-    if (pg) PQfinish(pg);
+    if (pg) pq().PQfinish(pg);
   }
-  bool ok() const { return pg && PQstatus(pg) == CONNECTION_OK; }
+  bool ok() const { return pg && pq().PQstatus(pg) == CONNECTION_OK; }
   // Runs a command; false (logged) on failure.
   bool exec(const char* sql, const std::vector<std::string>& params = {}) {
     std::vector<const char*> p;
     for (const auto& s : params) p.push_back(s.c_str());
-    PGresult* r = PQexecParams(pg, sql, static_cast<int>(p.size()), nullptr, p.data(), nullptr, nullptr, 0);
-    const auto st = PQresultStatus(r);
+    PGresult* r = pq().PQexecParams(pg, sql, static_cast<int>(p.size()), nullptr, p.data(), nullptr, nullptr, 0);
+    const auto st = pq().PQresultStatus(r);
     const bool good = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!good) spdlog::warn("cluster relay: {}: {}", sql, PQerrorMessage(pg));
-    PQclear(r);
+    if (!good) spdlog::warn("cluster relay: {}: {}", sql, pq().PQerrorMessage(pg));
+    pq().PQclear(r);
     return good;
   }
 };
@@ -43,6 +48,7 @@ ClusterRelay::ClusterRelay(std::string conninfo, std::string instance_id, storag
 ClusterRelay::~ClusterRelay() { stop(); }
 
 void ClusterRelay::start() {
+  storage::libpq();  // a missing libpq is a start-up error, not a retry loop
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
 }
 
@@ -89,10 +95,10 @@ void ClusterRelay::run(std::stop_token st) {
     const std::string app = "iotd-relay " + instance_id_;
     const char* keys[] = {"dbname", "application_name", nullptr};
     const char* values[] = {conninfo_.c_str(), app.c_str(), nullptr};
-    c.pg = PQconnectdbParams(keys, values, 1);
+    c.pg = pq().PQconnectdbParams(keys, values, 1);
     if (!c.ok() || !c.exec("LISTEN iotd_commits") || !c.exec("LISTEN iotd_changes")) {
       spdlog::warn("cluster relay: cannot listen on the database (retrying in {} ms): {}", delay.count(),
-                   c.pg ? PQerrorMessage(c.pg) : "out of memory");
+                   c.pg ? pq().PQerrorMessage(c.pg) : "out of memory");
       for (auto until = std::chrono::steady_clock::now() + delay;
            std::chrono::steady_clock::now() < until && !st.stop_requested();)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -107,12 +113,12 @@ void ClusterRelay::run(std::stop_token st) {
     first = false;
     while (!st.stop_requested() && c.ok()) {
       send_pending(c);
-      pollfd pfd{PQsocket(c.pg), POLLIN, 0};
+      pollfd pfd{pq().PQsocket(c.pg), POLLIN, 0};
       if (::poll(&pfd, 1, 100) < 0) continue;
-      if (!PQconsumeInput(c.pg)) break;
-      while (PGnotify* n = PQnotifies(c.pg)) {
+      if (!pq().PQconsumeInput(c.pg)) break;
+      while (PGnotify* n = pq().PQnotifies(c.pg)) {
         std::string channel = n->relname, payload = n->extra;
-        PQfreemem(n);
+        pq().PQfreemem(n);
         try {
           handle(c, channel, payload);
         } catch (const std::exception& e) {
@@ -121,7 +127,7 @@ void ClusterRelay::run(std::stop_token st) {
       }
     }
     connected_ = false;
-    if (!st.stop_requested()) spdlog::warn("cluster relay: connection lost: {}", PQerrorMessage(c.pg));
+    if (!st.stop_requested()) spdlog::warn("cluster relay: connection lost: {}", pq().PQerrorMessage(c.pg));
   }
 }
 
@@ -129,28 +135,28 @@ void ClusterRelay::run(std::stop_token st) {
 // read after LISTEN: whatever committed before is in them, whatever commits after is
 // notified; the cache keeps the newer device time of both.
 void ClusterRelay::catch_up_latest(Conn& c) {
-  PGresult* r = PQexec(c.pg,
+  PGresult* r = pq().PQexec(c.pg,
                        "SELECT d.device_id, d.last_seen_at, mn.name, lv.ts, lv.value "
                        "FROM devices d "
                        "JOIN latest_values lv ON lv.device_pk = d.pk "
                        "JOIN metric_names mn ON mn.id = lv.metric_id "
                        "WHERE d.status <> 'deleted' ORDER BY d.device_id");
-  std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, &PQclear);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    spdlog::warn("cluster relay: reading the latest values: {}", PQerrorMessage(c.pg));
+  std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, pq().PQclear);
+  if (pq().PQresultStatus(r) != PGRES_TUPLES_OK) {
+    spdlog::warn("cluster relay: reading the latest values: {}", pq().PQerrorMessage(c.pg));
     return;
   }
   std::vector<storage::DeviceLatest> rows;
   try {
-    for (int row = 0; row < PQntuples(r); ++row) {
-      const std::string device = PQgetvalue(r, row, 0);
+    for (int row = 0; row < pq().PQntuples(r); ++row) {
+      const std::string device = pq().PQgetvalue(r, row, 0);
       if (rows.empty() || rows.back().device_id != device) {
         rows.emplace_back();
         rows.back().device_id = device;
-        if (!PQgetisnull(r, row, 1)) rows.back().last_seen_at_ms = std::stoll(PQgetvalue(r, row, 1));
+        if (!pq().PQgetisnull(r, row, 1)) rows.back().last_seen_at_ms = std::stoll(pq().PQgetvalue(r, row, 1));
       }
-      rows.back().metrics[PQgetvalue(r, row, 2)] =
-          storage::LatestValue{std::stod(PQgetvalue(r, row, 4)), std::stoll(PQgetvalue(r, row, 3))};
+      rows.back().metrics[pq().PQgetvalue(r, row, 2)] =
+          storage::LatestValue{std::stod(pq().PQgetvalue(r, row, 4)), std::stoll(pq().PQgetvalue(r, row, 3))};
     }
   } catch (const std::exception& e) {
     spdlog::warn("cluster relay: reading the latest values: {}", e.what());
@@ -176,23 +182,23 @@ void ClusterRelay::handle(Conn& c, const std::string& channel, const std::string
     for (const auto& id : ids) array += (array.size() > 1 ? "," : "") + std::to_string(id.get<std::int64_t>());
     array += "}";
     const char* params[] = {array.c_str()};
-    PGresult* r = PQexecParams(c.pg,
+    PGresult* r = pq().PQexecParams(c.pg,
                                "SELECT m.id, d.device_id, m.ts, m.received_at, m.metrics "
                                "FROM messages m JOIN devices d ON d.pk = m.device_pk "
                                "WHERE m.id = ANY($1::bigint[]) ORDER BY m.id",
                                1, nullptr, params, nullptr, nullptr, 0);
-    std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, &PQclear);  // also on a throw below
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-      throw std::runtime_error(std::string("reading committed messages: ") + PQerrorMessage(c.pg));
-    for (int row = 0; row < PQntuples(r); ++row) {
+    std::unique_ptr<PGresult, decltype(&PQclear)> owned(r, pq().PQclear);  // also on a throw below
+    if (pq().PQresultStatus(r) != PGRES_TUPLES_OK)
+      throw std::runtime_error(std::string("reading committed messages: ") + pq().PQerrorMessage(c.pg));
+    for (int row = 0; row < pq().PQntuples(r); ++row) {
       Reading rd;
-      rd.device_id = PQgetvalue(r, row, 1);
-      rd.ts_ms = std::stoll(PQgetvalue(r, row, 2));
-      rd.received_at_ms = std::stoll(PQgetvalue(r, row, 3));
-      const auto metrics = nlohmann::json::parse(PQgetvalue(r, row, 4));  // sorted by name
+      rd.device_id = pq().PQgetvalue(r, row, 1);
+      rd.ts_ms = std::stoll(pq().PQgetvalue(r, row, 2));
+      rd.received_at_ms = std::stoll(pq().PQgetvalue(r, row, 3));
+      const auto metrics = nlohmann::json::parse(pq().PQgetvalue(r, row, 4));  // sorted by name
       for (const auto& [name, value] : metrics.items())
         if (value.is_number()) rd.metrics.emplace_back(name, value.get<double>());
-      ev.reading_ids.push_back(std::stoll(PQgetvalue(r, row, 0)));
+      ev.reading_ids.push_back(std::stoll(pq().PQgetvalue(r, row, 0)));
       ev.readings.push_back(std::move(rd));
     }
   }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "column_arrays.hpp"
+#include "libpq.hpp"
 
 namespace iotd::storage::detail {
 
@@ -35,6 +36,8 @@ void append_copy_field(std::string& out, std::string_view v) {
 
 namespace {
 
+const LibPq& pq() { return libpq(); }
+
 PGconn* pg_conn(soci::session& s) {
   // SOCI's PostgreSQL backend keeps its PGconn in the (public) session backend; the caller
   // only builds this statement on a PostgreSQL session.
@@ -45,15 +48,15 @@ PGconn* pg_conn(soci::session& s) {
 // stored values, which must never decide whether an error is transient (dialect.cpp).
 [[noreturn]] void throw_result(PGconn* conn, PGresult* res, const char* what) {
   std::string msg = std::string(what) + ": ";
-  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const char* primary = res ? pq().PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* state = res ? pq().PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   if (primary) {
     msg += primary;
     if (state) msg += std::string(" (SQLSTATE ") + state + ")";
   } else {
-    msg += PQerrorMessage(conn);  // libpq's own: "server closed the connection …", etc.
+    msg += pq().PQerrorMessage(conn);  // libpq's own: "server closed the connection …", etc.
   }
-  if (res) PQclear(res);
+  if (res) pq().PQclear(res);
   throw std::runtime_error(msg);
 }
 
@@ -141,25 +144,25 @@ void CopyStageStatement::copy_rows() {
   PGconn* conn = pg_conn(sql_);
   // Outside a transaction the COPY would commit on its own and ON COMMIT DELETE ROWS would
   // empty the stage before the statement reads it.
-  if (PQtransactionStatus(conn) != PQTRANS_INTRANS)
+  if (pq().PQtransactionStatus(conn) != PQTRANS_INTRANS)
     throw std::logic_error("CopyStageStatement::execute() outside a transaction");
   std::string copy = "COPY " + stage_ + "(ord";
   for (std::size_t c = 0; c < cols_.size(); ++c) copy += ", c" + std::to_string(c);
   copy += ") FROM STDIN";
-  PGresult* res = PQexec(conn, copy.c_str());
-  if (!res || PQresultStatus(res) != PGRES_COPY_IN) throw_result(conn, res, "COPY to the stage");
-  PQclear(res);
+  PGresult* res = pq().PQexec(conn, copy.c_str());
+  if (!res || pq().PQresultStatus(res) != PGRES_COPY_IN) throw_result(conn, res, "COPY to the stage");
+  pq().PQclear(res);
   constexpr std::size_t kPiece = std::size_t{1} << 20;
   bool sent = true;
   for (std::size_t at = 0; sent && at < buf_.size(); at += kPiece)
-    sent = PQputCopyData(conn, buf_.data() + at, static_cast<int>(std::min(kPiece, buf_.size() - at))) == 1;
-  if (!sent || PQputCopyEnd(conn, nullptr) != 1) throw_result(conn, nullptr, "COPY to the stage");
+    sent = pq().PQputCopyData(conn, buf_.data() + at, static_cast<int>(std::min(kPiece, buf_.size() - at))) == 1;
+  if (!sent || pq().PQputCopyEnd(conn, nullptr) != 1) throw_result(conn, nullptr, "COPY to the stage");
   PGresult* bad = nullptr;
-  while ((res = PQgetResult(conn)) != nullptr) {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && !bad)
+  while ((res = pq().PQgetResult(conn)) != nullptr) {
+    if (pq().PQresultStatus(res) != PGRES_COMMAND_OK && !bad)
       bad = res;
     else
-      PQclear(res);
+      pq().PQclear(res);
   }
   if (bad) throw_result(conn, bad, "COPY to the stage");
 }
