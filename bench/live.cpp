@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -49,7 +50,13 @@ constexpr const char* kUsage =
   --mqtt URL        publish to sensors/D/data on this broker (QoS 0)
   --rate R          messages per second (default 1000)
   --seconds S       publishing time (default 5)
-  --hold S          no publishing: connect, print {"connected": N}, hold S seconds
+  --fleet N         client i subscribes to device sim-<i mod N> (5 digits, the names of
+                    iotd-bench-mosq-pub and iotd-sim) instead of --device: subscribers
+                    attached to a fleet that another tool publishes (bench.py's ingest
+                    rows with subscribers)
+  --hold S          no publishing: connect, print {"connected": N}, hold S seconds (or
+                    until SIGTERM/SIGINT), reading and counting frames; then print
+                    connected, closed, closed_1008, frames and the client's CPU
   --reference       also subscribe to the topic on the broker and report the same
                     publish -> delivery latency without iotd in the path (mqtt_p50_ms,
                     mqtt_p99_ms): the same run's floor of broker and scheduling delay
@@ -68,6 +75,7 @@ struct Options {
   double rate = 1000;
   double seconds = 5;
   double hold = 0;
+  int fleet = 0;
   bool reference = false;
   bool stages = false;
 };
@@ -82,12 +90,14 @@ Options parse(int argc, char** argv) {
     else if (auto v = a.value("--mqtt")) o.mqtt = *v;
     else if (auto v = a.value("--rate")) o.rate = to_double(*v, "--rate", 1, 1e6);
     else if (auto v = a.value("--seconds")) o.seconds = to_double(*v, "--seconds", 0.1, 3600);
+    else if (auto v = a.value("--fleet")) o.fleet = static_cast<int>(to_integer(*v, "--fleet", 1, 100000));
     else if (auto v = a.value("--hold")) o.hold = to_double(*v, "--hold", 0.1, 3600);
     else if (a.flag("--reference")) o.reference = true;
     else if (a.flag("--stages")) o.stages = true;
     else throw UsageError("unknown argument: " + a.peek());
   }
   if (!o.port) throw UsageError("--port is required");
+  if (o.fleet && (!o.mqtt.empty() || o.hold <= 0)) throw UsageError("--fleet goes with --hold, not --mqtt");
   return o;
 }
 
@@ -214,9 +224,6 @@ class Clients {
   Clients(const Options& o, Stats& stats) : o_(o), stats_(stats), reader_(stats), ep_(::epoll_create1(0)) {
     if (ep_ < 0) throw std::runtime_error("epoll_create1 failed");
     buf_.resize(1 << 18);
-    request_ = "GET /api/v1/stream?device_id=" + o.device +
-               " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   }
   ~Clients() {
     for (auto& c : clients_)
@@ -269,6 +276,19 @@ class Clients {
     stats_.failed++;
   }
 
+  // Client i's upgrade request: --device, or with --fleet N device sim-<i mod N>.
+  std::string request(std::size_t i) const {
+    std::string device = o_.device;
+    if (o_.fleet > 0) {
+      char id[16];
+      std::snprintf(id, sizeof id, "sim-%05d", static_cast<int>(i % static_cast<std::size_t>(o_.fleet)));
+      device = id;
+    }
+    return "GET /api/v1/stream?device_id=" + device +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  }
+
   void end(Client& c) {
     ::close(c.fd);
     c.fd = -1;
@@ -280,8 +300,8 @@ class Clients {
       int err = 0;
       socklen_t len = sizeof err;
       ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err || ::write(c.fd, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size()))
-        return fail(c);
+      const std::string req = request(static_cast<std::size_t>(&c - clients_.data()));
+      if (err || ::write(c.fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return fail(c);
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u64 = static_cast<std::uint64_t>(&c - clients_.data());
@@ -324,7 +344,6 @@ class Clients {
   Reader reader_;
   int ep_;
   std::vector<std::uint8_t> buf_;
-  std::string request_;
   std::vector<Client> clients_;
 };
 
@@ -412,7 +431,12 @@ double thread_cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+volatile std::sig_atomic_t g_stop = 0;  // --hold ends early on SIGTERM / SIGINT
+void on_stop_signal(int) { g_stop = 1; }
+
 int run(const Options& o) {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
@@ -425,10 +449,15 @@ int run(const Options& o) {
   if (o.hold > 0) {
     std::printf("%s\n", nlohmann::json{{"connected", stats.connected}}.dump().c_str());
     std::fflush(stdout);
+    const double cpu0 = thread_cpu_seconds();
     for (auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.hold);
-         std::chrono::steady_clock::now() < until;)
+         !g_stop && std::chrono::steady_clock::now() < until;)
       clients.poll(200);
+    const double cpu = thread_cpu_seconds() - cpu0;
     out["closed"] = stats.closed;
+    out["closed_1008"] = stats.closed_1008;
+    out["frames"] = stats.frames;
+    out["client_cpu_s"] = cpu;
     std::printf("%s\n", out.dump().c_str());
     return stats.failed ? 1 : 0;
   }

@@ -6,7 +6,7 @@
 # everything it started by PID.
 #   bench/run.sh                 full run: 3 runs per figure, about 10 minutes on 2 vCPU
 #   bench/run.sh --quick         seconds; what CI runs to keep the benchmark working
-#   bench/run.sh --help          the options (runs, sizes, --only ingest,steady,store,http,http_ingest,resources)
+#   bench/run.sh --help          the options (runs, sizes, --only ingest,ingest_live,steady,store,http,http_ingest,resources,live,conns,retention,scale)
 #   bench/run.sh --only retention  ingest while retention deletes a large backlog vs off (not in the default run)
 #   bench/run.sh --only scale      1 iotd vs 2 in one share group on PostgreSQL (docs/scaling.md §2; not in the default run)
 # BENCH_NO_BUILD=1 skips the install and build steps.
