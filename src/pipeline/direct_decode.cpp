@@ -103,18 +103,7 @@ class FlatParser {
   }
 
   bool string(std::string_view& out) {
-    const char* start = ++p_;  // after '"'
-    while (p_ != end_) {
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        out = std::string_view(start, static_cast<std::size_t>(p_ - start));
-        ++p_;
-        return true;
-      }
-      if (c == '\\' || c < 0x20 || c >= 0x7f) return false;
-      ++p_;
-    }
-    return false;
+    return scan_plain_string(p_, end_, out);
   }
 
   // As fast_json: without fraction or exponent an unsigned or (with a minus) signed
@@ -122,31 +111,7 @@ class FlatParser {
   bool number(Field& f) {
     const char* start = p_;
     bool negative = false, is_float = false;
-    if (*p_ == '-') {
-      negative = true;
-      ++p_;
-    }
-    if (p_ == end_) return false;
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    } else {
-      return false;
-    }
-    if (p_ != end_ && *p_ == '.') {
-      is_float = true;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      is_float = true;
-      ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
+    if (!scan_json_number(p_, end_, negative, is_float)) return false;
     f.text = std::string_view(start, static_cast<std::size_t>(p_ - start));
     if (!is_float) {
       if (negative) {

@@ -35,4 +35,57 @@ bool parse_epoch_string(std::string_view s, double& out);
 // outside strings with kNonFiniteSentinelJson. nullopt when nothing was replaced.
 std::optional<std::string> rewrite_nonfinite_tokens(std::string_view payload);
 
+// The strict grammar both fast parsers accept (fast_json.cpp, direct_decode.cpp); what they
+// decline is left to nlohmann. Inline: they run for every field of every message.
+
+// A string of printable ASCII without escapes, `p` at its opening quote: `out` is its text
+// and `p` moves past the closing quote. False for anything else (escapes, control or
+// non-ASCII bytes, no closing quote).
+inline bool scan_plain_string(const char*& p, const char* end, std::string_view& out) {
+  const char* start = ++p;  // after '"'
+  while (p != end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') {
+      out = std::string_view(start, static_cast<std::size_t>(p - start));
+      ++p;
+      return true;
+    }
+    if (c == '\\' || c < 0x20 || c >= 0x7f) return false;
+    ++p;
+  }
+  return false;
+}
+
+// JSON's number grammar at `p` (not at `end`): moves `p` past the number. `negative`: it
+// starts with a minus; `is_float`: it has a fraction or an exponent. False when malformed.
+inline bool scan_json_number(const char*& p, const char* end, bool& negative, bool& is_float) {
+  negative = is_float = false;
+  if (*p == '-') {
+    negative = true;
+    ++p;
+  }
+  if (p == end) return false;
+  if (*p == '0') {
+    ++p;
+  } else if (*p >= '1' && *p <= '9') {
+    while (p != end && *p >= '0' && *p <= '9') ++p;
+  } else {
+    return false;
+  }
+  if (p != end && *p == '.') {
+    is_float = true;
+    ++p;
+    if (p == end || *p < '0' || *p > '9') return false;
+    while (p != end && *p >= '0' && *p <= '9') ++p;
+  }
+  if (p != end && (*p == 'e' || *p == 'E')) {
+    is_float = true;
+    ++p;
+    if (p != end && (*p == '+' || *p == '-')) ++p;
+    if (p == end || *p < '0' || *p > '9') return false;
+    while (p != end && *p >= '0' && *p <= '9') ++p;
+  }
+  return true;
+}
+
 }  // namespace iotd::pipeline::detail
