@@ -435,8 +435,6 @@ volatile std::sig_atomic_t g_stop = 0;  // --hold ends early on SIGTERM / SIGINT
 void on_stop_signal(int) { g_stop = 1; }
 
 int run(const Options& o) {
-  std::signal(SIGTERM, on_stop_signal);
-  std::signal(SIGINT, on_stop_signal);
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
@@ -449,6 +447,9 @@ int run(const Options& o) {
   if (o.hold > 0) {
     std::printf("%s\n", nlohmann::json{{"connected", stats.connected}}.dump().c_str());
     std::fflush(stdout);
+    // Only here: a publishing run keeps the default action, so a harness's timeout ends it.
+    std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGINT, on_stop_signal);
     const double cpu0 = thread_cpu_seconds();
     for (auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.hold);
          !g_stop && std::chrono::steady_clock::now() < until;)
