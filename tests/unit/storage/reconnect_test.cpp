@@ -21,12 +21,16 @@ using testing::TestDatabase;
 
 constexpr std::int64_t kT0 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 
-// Terminates every other connection to the test database, as a server restart would.
+// Terminates every other client connection to the test database, as a server restart
+// would. PostgreSQL: only the test user's client backends; an autovacuum worker on the
+// database (likely on the server the whole run shares) belongs to a superuser, and the
+// test user may not terminate it.
 void drop_other_connections(soci::session& s) {
   if (s.get_backend_name() == "postgresql") {
     long long n = 0;
     s << "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-         "WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+         "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+         "AND backend_type = 'client backend' AND usename = current_user) t",
         soci::into(n);
     return;
   }
