@@ -38,6 +38,7 @@
 #include "iotd/pipeline/topic.hpp"
 #include "iotd/storage/database.hpp"
 #include "iotd/storage/latest_cache.hpp"
+#include "iotd/core/thread_name.hpp"
 
 #ifndef IOTD_VERSION
 #define IOTD_VERSION "0.1.0"
@@ -396,7 +397,10 @@ struct App::Impl {
       command_service->set_publisher(mqtt.get());
     }
     started.store(true, std::memory_order_release);
-    monitor = std::jthread([this](std::stop_token st) { monitor_loop(st); });
+    monitor = std::jthread([this](std::stop_token st) {
+      set_thread_name("iotd-monitor");
+      monitor_loop(st);
+    });
 
     spdlog::info("iotd {} ready in {} ms: http={} database={} broker={} journal={}", IOTD_VERSION,
                  time::now_ms() - started_at_ms, server->address(), spec.display,

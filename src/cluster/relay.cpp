@@ -15,6 +15,7 @@
 
 #include "../storage/libpq.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::cluster {
 
@@ -49,7 +50,10 @@ ClusterRelay::~ClusterRelay() { stop(); }
 
 void ClusterRelay::start() {
   storage::libpq();  // a missing libpq is a start-up error, not a retry loop
-  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+  thread_ = std::jthread([this](std::stop_token st) {
+    set_thread_name("iotd-relay");
+    run(st);
+  });
 }
 
 void ClusterRelay::stop() {

@@ -12,6 +12,7 @@
 
 #include "iotd/core/time.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::commands {
 namespace {
@@ -85,7 +86,10 @@ void CommandService::start() {
     counters_.commands_by_state.add(storage::command_state::failed, static_cast<std::uint64_t>(failed));
     spdlog::warn("{} command(s) were still pending from the last run: marked failed (outcome unknown)", failed);
   }
-  worker_ = std::jthread([this](std::stop_token st) { run(st); });
+  worker_ = std::jthread([this](std::stop_token st) {
+    set_thread_name("iotd-commands");
+    run(st);
+  });
 }
 
 void CommandService::stop() {

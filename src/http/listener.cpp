@@ -11,6 +11,7 @@
 #include "connection_cap.hpp"
 #include "session.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::http::detail {
 namespace {
@@ -139,7 +140,11 @@ void Listener::start() {
   state_.pool = &*pool_;
   for (auto& ioc : iocs_) work_.push_back(net::make_work_guard(*ioc));
   do_accept();
-  for (auto& ioc : iocs_) threads_.emplace_back([c = ioc.get()] { run_io(*c); });
+  for (auto& ioc : iocs_)
+    threads_.emplace_back([c = ioc.get()] {
+      set_thread_name("iotd-http");
+      run_io(*c);
+    });
   running_ = true;
 }
 

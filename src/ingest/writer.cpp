@@ -13,6 +13,7 @@
 #include "iotd/core/time.hpp"
 #include "iotd/journal/journal.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::ingest {
 
@@ -136,8 +137,14 @@ void Writer::start() {
     spdlog::info("replaying journal frames {}..{} not yet committed", after + 1, durable_->last_seq());
   WriterInput* waited = inputs_.front();
   for (std::size_t i = 1; i < inputs_.size(); ++i) inputs_[i]->set_ready_hook([waited] { waited->wake(); });
-  decode_thread_ = std::jthread([this] { decode_loop(); });
-  thread_ = std::jthread([this] { run(); });
+  decode_thread_ = std::jthread([this] {
+    set_thread_name("iotd-decode");
+    decode_loop();
+  });
+  thread_ = std::jthread([this] {
+    set_thread_name("iotd-writer");
+    run();
+  });
 }
 
 void Writer::stop(std::chrono::milliseconds drain_timeout) {

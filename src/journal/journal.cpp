@@ -27,6 +27,7 @@
 #include "iotd/core/fd.hpp"
 #include "iotd/core/hash.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::journal {
 namespace {
@@ -440,7 +441,10 @@ Journal::Impl::Impl(JournalOptions o) : opts(std::move(o)), window(opts.dedup_wi
     sync_active = active_fd;
   }
   if (opts.fsync == FsyncPolicy::interval) {
-    sync_thread = std::jthread([this](std::stop_token st) { sync_loop(std::move(st)); });
+    sync_thread = std::jthread([this](std::stop_token st) {
+      set_thread_name("iotd-jsync");
+      sync_loop(std::move(st));
+    });
   }
 }
 

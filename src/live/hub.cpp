@@ -12,6 +12,7 @@
 #include "../http/api_json.hpp"
 #include "../http/json_writer.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::live {
 
@@ -67,7 +68,10 @@ std::string alert_frame(const Alert& a, std::string_view event) {
 }
 
 LiveHub::LiveHub(HubOptions opts) : opts_(opts) {
-  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+  thread_ = std::jthread([this](std::stop_token st) {
+    set_thread_name("iotd-live");
+    run(st);
+  });
 }
 
 LiveHub::~LiveHub() { stop(); }

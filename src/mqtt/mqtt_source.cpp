@@ -8,6 +8,7 @@
 
 #include "iotd/core/time.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 #include "mqtt_tls.hpp"
 
 namespace iotd::mqtt {
@@ -335,10 +336,12 @@ void MqttSource::supervise(std::stop_token st) {
 
 void MqttSource::start() {
   publisher_ = std::jthread([this](std::stop_token st) {
+    set_thread_name("iotd-mqtt-pub");
     log::ModuleScope module("mqtt");
     publish_loop(st);
   });
   supervisor_ = std::jthread([this](std::stop_token st) {
+    set_thread_name("iotd-mqtt");
     log::ModuleScope module("mqtt");
     supervise(st);
   });

@@ -3,6 +3,7 @@
 // JSON log lines with module and device_id, and the rotating log file.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -224,6 +225,29 @@ TEST(JsonLogs, ARejectedMessageLogsALineWithModuleAndDeviceId) {
   }
   EXPECT_TRUE(modules.count("main")) << "the ready line comes from main";
   EXPECT_TRUE(modules.count("mqtt")) << "the MQTT connection line comes from mqtt";
+}
+
+// Every long-lived thread carries a name (/proc/<pid>/task/<tid>/comm), which `top -H`,
+// `ps -L`, gdb and `perf report --sort comm` show: the writer, decoder, HTTP and MQTT threads
+// apart from each other and from Paho's own.
+TEST(Threads, IotdNamesItsThreads) {
+  TempDir dir;
+  MosquittoServer broker;
+  IotdProcess p({dir / "iotd", broker.url(), {}});
+  ASSERT_TRUE(eventually([&] { return p.get("/api/v1/health").json()["mqtt"]["connected"] == true; }, 15s))
+      << p.log();
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(p.pid()) + "/task")) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.insert(name);
+  }
+  std::string all;
+  for (const auto& n : names) all += n + " ";
+  for (const char* want : {"iotd-writer", "iotd-decode", "iotd-mqtt", "iotd-mqtt-pub", "iotd-monitor", "iotd-live",
+                           "iotd-commands", "iotd-walckpt", "iotd-jsync", "MQTTAsync_rcv"})
+    EXPECT_EQ(names.count(want), 1u) << want << " in " << all;
+  EXPECT_GE(names.count("iotd-http"), 1u) << all;  // one per IOTD_HTTP_IO_THREADS
 }
 
 // IOTD_LOG_FILE with a small IOTD_LOG_MAX_BYTES rotates and keeps at most IOTD_LOG_FILES

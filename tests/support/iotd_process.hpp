@@ -39,6 +39,7 @@ class IotdProcess {
   ~IotdProcess();
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::filesystem::path db_path() const { return opts_.data_dir / "iotd.db"; }
   // IOTD_DATABASE_URL as started: Options.env's, else the SQLite file db_path().
   std::string database_url() const;
