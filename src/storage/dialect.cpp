@@ -1,4 +1,5 @@
 #include "dialect.hpp"
+#include "sqlite_library.hpp"
 
 #include "iotd/core/text.hpp"
 
@@ -227,6 +228,7 @@ void open_one(soci::session& s, const ConnectionSpec& spec) {
       throw std::runtime_error("cannot create directory " + parent.string() + " for " +
                                spec.display + ": " + ec.message());
   }
+  if (spec.backend == "sqlite3") configure_sqlite_library();  // before SOCI opens the first one
   try {
     if (spec.backend == "mysql" && spec.connect_string.find("charset=") == std::string::npos)
       s.open(spec.backend, spec.connect_string + " charset=utf8mb4");  // text is UTF-8
