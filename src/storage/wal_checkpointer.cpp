@@ -6,9 +6,11 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "dialect.hpp"
 #include "iotd/core/log.hpp"
+#include "iotd/core/thread_name.hpp"
 
 namespace iotd::storage::detail {
 namespace {
@@ -36,7 +38,10 @@ WalCheckpointer::WalCheckpointer(const ConnectionSpec& spec, soci::session& writ
   writer << "PRAGMA journal_size_limit = " + limit;
   *session_ << "PRAGMA wal_autocheckpoint = 0";
   *session_ << "PRAGMA journal_size_limit = " + limit;
-  thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  thread_ = std::jthread([this](std::stop_token stop) {
+    set_thread_name("iotd-walckpt");
+    run(stop);
+  });
 }
 
 WalCheckpointer::~WalCheckpointer() {
@@ -45,11 +50,14 @@ WalCheckpointer::~WalCheckpointer() {
 }
 
 void WalCheckpointer::after_commit(soci::session& writer) noexcept {
+  bool was_pending;
   {
     std::lock_guard lock(mu_);
-    pending_ = true;
+    was_pending = std::exchange(pending_, true);
   }
-  cv_.notify_one();
+  // Only a thread waiting for the first commit needs waking: one already letting commits
+  // accumulate would wake for each of them (a context switch per commit) just to sleep again.
+  if (!was_pending) cv_.notify_one();
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(wal_path_, ec);
   if (ec || size <= opts_.writer_limit_bytes) return;
