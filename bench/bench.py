@@ -337,6 +337,26 @@ class Bench:
 
     # ---- ingest --------------------------------------------------------------------
 
+    def broker_evidence(self):
+        """What mosquitto still holds (its retained $SYS store counters) and the non-empty socket
+        queues on its port: tells messages the broker kept from ones that were lost."""
+        out = []
+        try:
+            r = subprocess.run(["mosquitto_sub", "-p", str(self.mqtt_port), "-v", "-W", "3",
+                                "-t", "$SYS/broker/store/messages/#", "-t", "$SYS/broker/clients/connected",
+                                "-t", "$SYS/broker/messages/stored"], capture_output=True, text=True, timeout=10)
+            out.append(" ".join(r.stdout.split()))
+        except (OSError, subprocess.SubprocessError) as e:
+            out.append(f"mosquitto_sub: {e}")
+        try:
+            r = subprocess.run(["ss", "-tn", f"( sport = :{self.mqtt_port} or dport = :{self.mqtt_port} )"],
+                               capture_output=True, text=True, timeout=10)
+            queued = [" ".join(l.split()) for l in r.stdout.splitlines()[1:] if l.split()[1:3] != ["0", "0"]]
+            out.append(f"socket queues: {'; '.join(queued) or 'all empty'}")
+        except (OSError, subprocess.SubprocessError) as e:
+            out.append(f"ss: {e}")
+        return " | ".join(out)
+
     def mosq_pub(self, qos, devices, messages=0, rate=0, duration=0, connections=None, timeout=300):
         """iotd-bench-mosq-pub (bench/mosq_pub.c): the libmosquitto publisher of every ingest row."""
         self.counter += 1
@@ -417,7 +437,8 @@ class Bench:
                 status, body = http_get(iotd.http + "/api/v1/health")
                 with open(iotd.log_path, "rb") as f:
                     log_tail = f.read()[-1500:].decode(errors="replace")
-                short = f"; health: {body.decode(errors='replace')[:1500]}; log tail: {log_tail}"
+                short = (f"; health: {body.decode(errors='replace')[:1500]}; log tail: {log_tail}"
+                         f"; broker: {self.broker_evidence()}")
             if holder:
                 time.sleep(0.5)  # the last commit's frames on their way (hub pacing, socket)
                 os.kill(holder.pid, signal.SIGTERM)
