@@ -17,6 +17,7 @@
 #include "iotd/core/counters.hpp"
 #include "iotd/core/fd_limit.hpp"
 #include "iotd/core/health.hpp"
+#include "iotd/core/thread_name.hpp"
 #include "iotd/core/time.hpp"
 #include "iotd/http/api.hpp"
 #include "iotd/http/auth.hpp"
@@ -38,7 +39,6 @@
 #include "iotd/pipeline/topic.hpp"
 #include "iotd/storage/database.hpp"
 #include "iotd/storage/latest_cache.hpp"
-#include "iotd/core/thread_name.hpp"
 
 #ifndef IOTD_VERSION
 #define IOTD_VERSION "0.1.0"
