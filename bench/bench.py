@@ -437,8 +437,11 @@ class Bench:
                 status, body = http_get(iotd.http + "/api/v1/health")
                 with open(iotd.log_path, "rb") as f:
                     log_tail = f.read()[-1500:].decode(errors="replace")
-                short = (f"; health: {body.decode(errors='replace')[:1500]}; log tail: {log_tail}"
-                         f"; broker: {self.broker_evidence()}")
+                _, metrics = http_get(iotd.http + "/metrics")
+                mqtt_lines = " ".join(l for l in metrics.decode(errors="replace").splitlines()
+                                      if l.startswith("iotd_mqtt_"))
+                short = (f"; health: {body.decode(errors='replace')[:1500]}; metrics: {mqtt_lines}; "
+                         f"log tail: {log_tail}; broker: {self.broker_evidence()}")
             if holder:
                 time.sleep(0.5)  # the last commit's frames on their way (hub pacing, socket)
                 os.kill(holder.pid, signal.SIGTERM)

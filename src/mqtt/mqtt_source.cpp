@@ -97,7 +97,10 @@ MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& co
   cli.set_connection_lost_handler([this](const std::string& cause) {
     log::ModuleScope module("mqtt");
     connected_ = false;
-    set_state("disconnected: connection lost" + (cause.empty() ? std::string() : " (" + cause + ")"));
+    const std::string why = cause.empty() ? std::string() : " (" + cause + ")";
+    // A quick reconnect logs only at info: say here that the connection went away.
+    spdlog::warn("MQTT connection to {} lost{}; reconnecting", opts_.url, why);
+    set_state("disconnected: connection lost" + why);
     std::lock_guard lock(mu_);
     wake_ = true;
     cv_.notify_all();
