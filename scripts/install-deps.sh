@@ -19,8 +19,8 @@ packages=(
   mosquitto mosquitto-clients postgresql mariadb-server
   # the ingest benchmark's reference publisher and subscriber (bench/mosq_*.c)
   libmosquitto-dev
-  # tools
-  sqlite3 docker-compose curl
+  # tools (iproute2: `ss -K` cuts iotd's broker connection in a no-loss test)
+  sqlite3 docker-compose curl iproute2
   # the benchmark (bench/run.sh): load generator and the nginx reference
   python3 wrk nginx-light
   # GET /metrics is tested against a real Prometheus (and promtool)
