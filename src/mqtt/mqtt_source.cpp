@@ -91,9 +91,11 @@ MqttSource::MqttSource(MqttOptions opts, journal::Journal& journal, Counters& co
     log::ModuleScope module("mqtt");
     on_message(m.get());
   });
-  cli.set_connected_handler([this](const std::string&) {
-    connected_ = true;
-  });
+  // No connected handler: `connected_` (what /health and /metrics report) turns true in
+  // connect_once() only after the SUBACK. Set at the CONNACK, it said "connected" while
+  // the subscription was still on its way (Paho's send thread may take up to a second
+  // to send it), and a client that waited for "connected" before publishing lost that
+  // second of messages: on a new session the broker had nobody to route them to.
   cli.set_connection_lost_handler([this](const std::string& cause) {
     log::ModuleScope module("mqtt");
     connected_ = false;
