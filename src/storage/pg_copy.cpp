@@ -3,6 +3,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "column_arrays.hpp"
@@ -63,11 +64,15 @@ PGconn* pg_conn(soci::session& s) {
 }  // namespace
 
 CopyStageStatement::CopyStageStatement(soci::session& s, std::string stage, std::string sql,
-                                       std::vector<Type> cols, std::size_t max_rows, IntoBinder intos)
+                                       std::vector<Type> cols, std::size_t max_rows, IntoBinder intos,
+                                       std::optional<DirectCopy> direct)
     : sql_(s), stage_(std::move(stage)), text_(std::move(sql)), cols_(std::move(cols)),
-      max_rows_(max_rows), intos_(std::move(intos)) {
+      max_rows_(max_rows), intos_(std::move(intos)), direct_(std::move(direct)) {
   if (cols_.empty() || max_rows_ == 0) throw std::logic_error("CopyStageStatement: empty shape");
+  if (direct_ && direct_->columns.size() != cols_.size())
+    throw std::logic_error("CopyStageStatement: the direct target's columns do not match");
   std::string ddl = "CREATE TEMP TABLE IF NOT EXISTS " + stage_ + " (ord BIGINT NOT NULL";
+  stage_copy_ = "COPY " + stage_ + "(ord";
   for (std::size_t c = 0; c < cols_.size(); ++c) {
     ddl += ", c" + std::to_string(c);
     switch (cols_[c]) {
@@ -75,13 +80,27 @@ CopyStageStatement::CopyStageStatement(soci::session& s, std::string stage, std:
       case Type::real: ddl += " DOUBLE PRECISION"; break;
       case Type::text: ddl += " TEXT"; break;
     }
+    stage_copy_ += ", c" + std::to_string(c);
   }
   ddl += ") ON COMMIT DELETE ROWS";
+  stage_copy_ += ") FROM STDIN";
   sql_ << ddl;
+  if (direct_) {
+    // The sequence behind the id column, schema-qualified as the server resolves it.
+    soci::indicator ind = soci::i_null;
+    sql_ << "SELECT pg_get_serial_sequence(:t, :c)", soci::into(id_sequence_, ind),
+        soci::use(direct_->table), soci::use(direct_->id_column);
+    if (ind != soci::i_ok)
+      throw std::logic_error("CopyStageStatement: " + direct_->table + "." + direct_->id_column +
+                             " has no sequence");
+    direct_copy_ = "COPY " + direct_->table + "(" + direct_->id_column;
+    for (const auto& c : direct_->columns) direct_copy_ += ", " + c;
+    direct_copy_ += ") FROM STDIN";
+  }
 }
 
-std::string CopyStageStatement::select(std::string_view stage, std::size_t ncols) {
-  std::string out = "SELECT ";
+std::string CopyStageStatement::select(std::string_view stage, std::size_t ncols, bool with_ord) {
+  std::string out = with_ord ? "SELECT ord, " : "SELECT ";
   for (std::size_t c = 0; c < ncols; ++c) out += (c ? ", c" : "c") + std::to_string(c);
   out += " FROM ";
   out += stage;
@@ -89,11 +108,16 @@ std::string CopyStageStatement::select(std::string_view stage, std::size_t ncols
   return out;
 }
 
+// Rows are kept without their ord (row_starts_ marks where each begins); execute() numbers
+// them. With a direct target the ords are the rows' ids, drawn from the sequence for exactly
+// the chunk as it runs, ascending: the staged statement's "ord >= :first" still selects
+// exactly the chunk, the rows keep their order either way, and ids keep the order in which
+// their transactions drew them, as with the sequence default. Ids of a chunk that went the
+// staged way and skipped a duplicate, or was rolled back, are gaps, as a sequence always has.
 void CopyStageStatement::add_row() {
   if (rows_ == max_rows_) throw std::logic_error("CopyStageStatement: chunk is full");
   if (rows_) close_row();
-  if (rows_ == 0) first_ = next_ord_;
-  append_copy_field(buf_, next_ord_++);
+  row_starts_.push_back(buf_.size());
   ++rows_;
   col_ = 0;
 }
@@ -137,26 +161,51 @@ void CopyStageStatement::clear() {
   rows_ = 0;
   col_ = 0;
   buf_.clear();  // keeps the capacity: the next chunk needs as much
+  row_starts_.clear();
+  ords_.clear();
+  copy_text_.clear();
 }
 
-// The pending rows into the stage: one COPY, inside the caller's transaction.
-void CopyStageStatement::copy_rows() {
-  PGconn* conn = pg_conn(sql_);
-  // Outside a transaction the COPY would commit on its own and ON COMMIT DELETE ROWS would
-  // empty the stage before the statement reads it.
-  if (pq().PQtransactionStatus(conn) != PQTRANS_INTRANS)
-    throw std::logic_error("CopyStageStatement::execute() outside a transaction");
-  std::string copy = "COPY " + stage_ + "(ord";
-  for (std::size_t c = 0; c < cols_.size(); ++c) copy += ", c" + std::to_string(c);
-  copy += ") FROM STDIN";
-  PGresult* res = pq().PQexec(conn, copy.c_str());
-  if (!res || pq().PQresultStatus(res) != PGRES_COPY_IN) throw_result(conn, res, "COPY to the stage");
+// The chunk's ords: ids from the sequence (direct target) or the session's counter.
+void CopyStageStatement::number_rows(PGconn* conn) {
+  ords_.clear();
+  if (!direct_) {
+    for (std::size_t i = 0; i < rows_; ++i) ords_.push_back(next_ord_++);
+  } else {
+    const std::string q = "SELECT nextval('" + id_sequence_ + "'::regclass) FROM generate_series(1, " +
+                          std::to_string(rows_) + ")";
+    PGresult* res = pq().PQexec(conn, q.c_str());
+    if (!res || pq().PQresultStatus(res) != PGRES_TUPLES_OK) throw_result(conn, res, "drawing message ids");
+    const int n = pq().PQntuples(res);
+    for (int i = 0; i < n; ++i) ords_.push_back(std::strtoll(pq().PQgetvalue(res, i, 0), nullptr, 10));
+    pq().PQclear(res);
+    if (ords_.size() != rows_) throw std::runtime_error("drawing message ids: too few returned");
+  }
+  first_ = ords_.front();
+  copy_text_.clear();
+  for (std::size_t i = 0; i < rows_; ++i) {
+    append_copy_field(copy_text_, ords_[i]);
+    const std::size_t from = row_starts_[i], to = i + 1 < rows_ ? row_starts_[i + 1] : buf_.size();
+    copy_text_.append(buf_, from, to - from);
+  }
+}
+
+namespace {
+
+// One COPY … FROM STDIN of `rows`. nullptr when the server took them all, else its error
+// result (the caller's to clear). A connection that fails on the way throws.
+PGresult* copy_in(PGconn* conn, const std::string& command, const std::string& rows, const char* what) {
+  PGresult* res = pq().PQexec(conn, command.c_str());
+  if (!res || pq().PQresultStatus(res) != PGRES_COPY_IN) {
+    if (res && pq().PQresultStatus(res) == PGRES_FATAL_ERROR) return res;
+    throw_result(conn, res, what);
+  }
   pq().PQclear(res);
   constexpr std::size_t kPiece = std::size_t{1} << 20;
   bool sent = true;
-  for (std::size_t at = 0; sent && at < buf_.size(); at += kPiece)
-    sent = pq().PQputCopyData(conn, buf_.data() + at, static_cast<int>(std::min(kPiece, buf_.size() - at))) == 1;
-  if (!sent || pq().PQputCopyEnd(conn, nullptr) != 1) throw_result(conn, nullptr, "COPY to the stage");
+  for (std::size_t at = 0; sent && at < rows.size(); at += kPiece)
+    sent = pq().PQputCopyData(conn, rows.data() + at, static_cast<int>(std::min(kPiece, rows.size() - at))) == 1;
+  if (!sent || pq().PQputCopyEnd(conn, nullptr) != 1) throw_result(conn, nullptr, what);
   PGresult* bad = nullptr;
   while ((res = pq().PQgetResult(conn)) != nullptr) {
     if (pq().PQresultStatus(res) != PGRES_COMMAND_OK && !bad)
@@ -164,14 +213,61 @@ void CopyStageStatement::copy_rows() {
     else
       pq().PQclear(res);
   }
-  if (bad) throw_result(conn, bad, "COPY to the stage");
+  return bad;
+}
+
+void exec_ok(PGconn* conn, const char* command) {
+  PGresult* res = pq().PQexec(conn, command);
+  if (!res || pq().PQresultStatus(res) != PGRES_COMMAND_OK) throw_result(conn, res, command);
+  pq().PQclear(res);
+}
+
+constexpr std::string_view kUniqueViolation = "23505";
+
+}  // namespace
+
+// The chunk straight into the real table, under a savepoint. False (the savepoint rolled
+// back, nothing of the chunk stored) when a row collides with a stored one or with another
+// row of the chunk; any other failure throws and leaves the transaction to the caller.
+bool CopyStageStatement::copy_direct(PGconn* conn) {
+  exec_ok(conn, "SAVEPOINT iotd_direct_copy");
+  PGresult* bad = copy_in(conn, direct_copy_, copy_text_, "COPY into the table");
+  if (!bad) {
+    exec_ok(conn, "RELEASE SAVEPOINT iotd_direct_copy");
+    return true;
+  }
+  const char* state = pq().PQresultErrorField(bad, PG_DIAG_SQLSTATE);
+  if (!state || state != kUniqueViolation) throw_result(conn, bad, "COPY into the table");
+  pq().PQclear(bad);
+  exec_ok(conn, "ROLLBACK TO SAVEPOINT iotd_direct_copy");
+  exec_ok(conn, "RELEASE SAVEPOINT iotd_direct_copy");
+  return false;
 }
 
 soci::statement* CopyStageStatement::execute(bool fetch_first) {
+  direct_ids_.clear();
   if (rows_ == 0) return nullptr;
   close_row();
   try {
-    copy_rows();
+    PGconn* conn = pg_conn(sql_);
+    // Outside a transaction the COPY would commit on its own and ON COMMIT DELETE ROWS would
+    // empty the stage before the statement reads it.
+    if (pq().PQtransactionStatus(conn) != PQTRANS_INTRANS)
+      throw std::logic_error("CopyStageStatement::execute() outside a transaction");
+    number_rows(conn);
+    if (direct_ && backoff_ == 0) {
+      if (copy_direct(conn)) {
+        direct_ids_.swap(ords_);
+        clear();
+        return nullptr;
+      }
+      ++fallbacks_;
+      backoff_ = kDirectBackoff;
+    } else if (backoff_) {
+      --backoff_;
+    }
+    if (PGresult* bad = copy_in(conn, stage_copy_, copy_text_, "COPY to the stage"))
+      throw_result(conn, bad, "COPY to the stage");
     if (!st_) {
       auto st = std::make_unique<soci::statement>(sql_);
       if (intos_) intos_(*st);

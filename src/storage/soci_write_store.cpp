@@ -425,6 +425,7 @@ class SociWriteStore final : public WriteStore {
     for (auto* st : {&insert_message_, &insert_device_, &select_device_, &insert_metric_,
                      &select_metric_, &upsert_checkpoint_, &insert_reject_})
       st->reset();
+    pg_messages_ = nullptr;
     for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_}) m->reset();
     checkpointer_.reset();
     sql_.reset();
@@ -581,11 +582,18 @@ class SociWriteStore final : public WriteStore {
       // (pg_copy.hpp): the same conflict clause, RETURNING and id order as an array
       // statement; the rollups and latest values stay array statements (docs/architecture.md
       // §10: staging them measured no cheaper).
-      mr_messages_ = std::make_unique<detail::CopyStageStatement>(
+      // A chunk without duplicates goes straight into messages by COPY, its ids drawn ahead
+      // (pg_copy.hpp: DirectCopy); one with a duplicate takes the staged statement.
+      auto copy = std::make_unique<detail::CopyStageStatement>(
           *sql_, "iotd_stage_messages",
-          std::string(kMessages) + detail::CopyStageStatement::select("iotd_stage_messages", messages.size()) +
+          "INSERT INTO messages(id, device_pk, ts, received_at, dedup_key, metrics, extra) " +
+              detail::CopyStageStatement::select("iotd_stage_messages", messages.size(), true) +
               std::string(d_.messages_tail),
-          messages, d_.message_chunk, returning);
+          messages, d_.message_chunk, returning,
+          detail::DirectCopy{"messages", "id",
+                             {"device_pk", "ts", "received_at", "dedup_key", "metrics", "extra"}});
+      pg_messages_ = copy.get();
+      mr_messages_ = std::move(copy);
       mr_rollup_ = std::make_unique<ColumnArrayStatement>(
           *sql_, select(kRollup, rollup, d_.rollup_tail), rollup, d_.upsert_chunk);
       mr_latest_ = std::make_unique<ColumnArrayStatement>(
@@ -658,7 +666,16 @@ class SociWriteStore final : public WriteStore {
     };
     if (d_.ids == detail::IdRetrieval::returning) {
       ret_.resize(d_.message_chunk);
-      collect(*m.execute(true));
+      soci::statement* st = m.execute(true);
+      if (!st && pg_messages_) {  // every row stored by the direct COPY, ids in row order
+        const auto ids = pg_messages_->stored_directly();
+        for (std::size_t i = 0; i < rs.size(); ++i) {
+          out.push_back(ids[i]);
+          account(rs[i], chunk_device_pk_[i], chunk_metric_ids_[i]);
+        }
+        return;
+      }
+      collect(*st);
     } else {
       if (!id_floor_) {  // the transaction's first chunk; the snapshot hides later writers
         long long floor = 0;
@@ -902,6 +919,7 @@ class SociWriteStore final : public WriteStore {
     void push_back(std::int64_t id) { ids.push_back(id); }
   };
   std::unique_ptr<detail::BatchStatement> mr_messages_, mr_rollup_, mr_latest_, mr_seen_;
+  detail::CopyStageStatement* pg_messages_ = nullptr;  // mr_messages_ on PostgreSQL
   struct {
     std::vector<long long> id, device_pk, ts, dedup_key;
     std::vector<soci::indicator> dedup_ind;

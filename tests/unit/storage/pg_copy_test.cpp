@@ -9,9 +9,11 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage_test_support.hpp"
@@ -48,6 +50,8 @@ TEST(CopyField, NumbersInShortestExactFormAndNonFiniteByName) {
 TEST(CopyStageStatement, SelectReadsTheChunkInRowOrder) {
   EXPECT_EQ(CopyStageStatement::select("stage", 3),
             "SELECT c0, c1, c2 FROM stage WHERE ord >= :first ORDER BY ord");
+  EXPECT_EQ(CopyStageStatement::select("stage", 2, true),
+            "SELECT ord, c0, c1 FROM stage WHERE ord >= :first ORDER BY ord");
 }
 
 std::optional<std::string> postgresql_backend() {
@@ -199,6 +203,165 @@ TEST_F(CopyStageStatementTest, RefusesToRunOutsideATransaction) {
   st.set(0, 1LL);
   EXPECT_THROW(st.execute(), std::logic_error);
   EXPECT_TRUE(st.empty());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM cst"), 0);
+}
+
+// The direct COPY (DirectCopy: the writer's messages): chunks without a duplicate go
+// straight into the table, numbered from the id column's own sequence, in row order.
+class DirectCopyTest : public CopyStageStatementTest {
+ protected:
+  std::unique_ptr<CopyStageStatement> make(std::size_t chunk) {
+    return std::make_unique<CopyStageStatement>(
+        *s_, "stage_cst",
+        "INSERT INTO cst(id, k, v, t) " + CopyStageStatement::select("stage_cst", 3, true) +
+            " ON CONFLICT DO NOTHING RETURNING id, k",
+        cols_, chunk,
+        [this](soci::statement& x) {
+          x.exchange(soci::into(ret_ids_));
+          x.exchange(soci::into(ret_keys_));
+        },
+        DirectCopy{"cst", "id", {"k", "v", "t"}});
+  }
+  // Adds rows with keys [from, to) (texts "t<k>", values k / 4) and executes them; returns
+  // {key, id} of every row stored, whichever way it went.
+  std::vector<std::pair<long long, long long>> run(CopyStageStatement& st, std::vector<long long> keys,
+                                                   bool* direct = nullptr) {
+    for (long long k : keys) {
+      st.add_row();
+      st.set(0, k);
+      st.set(1, k / 4.0);
+      st.set(2, "t" + std::to_string(k));
+    }
+    ret_ids_.resize(keys.size());
+    ret_keys_.resize(keys.size());
+    std::vector<std::pair<long long, long long>> out;
+    soci::statement* x = st.execute(true);
+    if (direct) *direct = x == nullptr;
+    if (x == nullptr) {
+      const auto ids = st.stored_directly();
+      EXPECT_EQ(ids.size(), keys.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) out.emplace_back(keys[i], ids[i]);
+    } else {
+      EXPECT_TRUE(st.stored_directly().empty());
+      if (x->got_data()) {
+        do {
+          for (std::size_t i = 0; i < ret_ids_.size(); ++i) out.emplace_back(ret_keys_[i], ret_ids_[i]);
+        } while (x->fetch());
+      }
+    }
+    return out;
+  }
+  // Every stored row: {key, id}, by id; and each row's value and text checked.
+  std::vector<std::pair<long long, long long>> stored() {
+    std::vector<long long> ids(1000), keys(1000);
+    std::vector<double> vs(1000);
+    std::vector<std::string> ts(1000);
+    *s_ << "SELECT id, k, COALESCE(v, -1), t FROM cst ORDER BY id", soci::into(ids), soci::into(keys), soci::into(vs),
+        soci::into(ts);
+    std::vector<std::pair<long long, long long>> out;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ts[i] != "before") {
+        EXPECT_EQ(vs[i], keys[i] / 4.0) << keys[i];
+        EXPECT_EQ(ts[i], "t" + std::to_string(keys[i]));
+      }
+      out.emplace_back(keys[i], ids[i]);
+    }
+    return out;
+  }
+  std::vector<long long> ret_ids_, ret_keys_;
+};
+
+TEST_F(DirectCopyTest, ChunksWithoutDuplicatesGoStraightInWithSequenceIdsInRowOrder) {
+  auto st = make(4);
+  soci::transaction tx(*s_);
+  bool direct = false;
+  auto a = run(*st, {10, 11, 12, 13}, &direct);
+  EXPECT_TRUE(direct);
+  auto b = run(*st, {5, 6}, &direct);  // a shorter chunk, keys lower than the last ones
+  EXPECT_TRUE(direct);
+  tx.commit();
+  a.insert(a.end(), b.begin(), b.end());
+  for (std::size_t i = 1; i < a.size(); ++i) EXPECT_GT(a[i].second, a[i - 1].second);
+  EXPECT_EQ(stored(), a);  // exactly these rows, with exactly these ids
+  EXPECT_EQ(st->direct_fallbacks(), 0u);
+  // The ids came from the column's own sequence: a default-numbered row comes after them.
+  *s_ << "INSERT INTO cst(k, t) VALUES(100, 'before')";
+  EXPECT_GT(count("SELECT id FROM cst WHERE k = 100"), a.back().second);
+}
+
+// A chunk meeting a stored key or repeating one of its own is rolled back to its savepoint
+// only: the earlier chunk of the same transaction stays, the staged statement stores the
+// chunk's other rows and skips the duplicates, and the next kDirectBackoff chunks are staged
+// too before the direct COPY is tried again.
+TEST_F(DirectCopyTest, ADuplicateSendsItsChunkAndTheNextOnesTheStagedWayLosingNothing) {
+  *s_ << "INSERT INTO cst(k, t) VALUES(3, 'before')";
+  auto st = make(4);
+  soci::transaction tx(*s_);
+  bool direct = false;
+  auto want = run(*st, {100, 101}, &direct);
+  EXPECT_TRUE(direct);
+  auto b = run(*st, {1, 3, 2, 1}, &direct);  // 3 is stored; 1 repeats within the chunk
+  EXPECT_FALSE(direct);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].first, 1);
+  EXPECT_EQ(b[1].first, 2);
+  EXPECT_EQ(st->direct_fallbacks(), 1u);
+  want.insert(want.end(), b.begin(), b.end());
+  long long k = 1000;
+  for (std::size_t i = 0; i < CopyStageStatement::kDirectBackoff; ++i) {
+    auto c = run(*st, {k, k + 1}, &direct);
+    EXPECT_FALSE(direct) << i;
+    want.insert(want.end(), c.begin(), c.end());
+    k += 2;
+  }
+  auto d = run(*st, {k}, &direct);
+  EXPECT_TRUE(direct);
+  want.insert(want.end(), d.begin(), d.end());
+  tx.commit();
+  auto got = stored();
+  ASSERT_EQ(got.size(), want.size() + 1);
+  EXPECT_EQ(got.front().first, 3);  // the row stored before
+  got.erase(got.begin());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(st->direct_fallbacks(), 1u);
+}
+
+// Any other error in the direct COPY (here a CHECK constraint) fails the chunk as the staged
+// statement would, is not mistaken for a duplicate, and the statement stays usable.
+TEST_F(DirectCopyTest, AnotherErrorFailsTheChunkAndIsNotTakenForADuplicate) {
+  auto st = make(100);
+  {
+    soci::transaction tx(*s_);
+    for (long long i = 0; i < 10; ++i) {
+      st->add_row();
+      st->set(0, i);
+      st->set(2, std::string(i == 6 ? "poison" : "ok"));
+    }
+    try {
+      st->execute();
+      ADD_FAILURE() << "the poisoned chunk was stored";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("23514"), std::string::npos) << e.what();  // check_violation
+    }
+    EXPECT_TRUE(st->empty());
+    tx.rollback();
+  }
+  EXPECT_EQ(st->direct_fallbacks(), 0u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM cst"), 0);
+  soci::transaction tx(*s_);
+  bool direct = false;
+  auto a = run(*st, {1, 2, 3}, &direct);
+  EXPECT_TRUE(direct);
+  tx.commit();
+  EXPECT_EQ(stored(), a);
+}
+
+TEST_F(DirectCopyTest, RefusesToRunOutsideATransaction) {
+  auto st = make(10);
+  st->add_row();
+  st->set(0, 1LL);
+  EXPECT_THROW(st->execute(), std::logic_error);
+  EXPECT_TRUE(st->empty());
   EXPECT_EQ(count("SELECT COUNT(*) FROM cst"), 0);
 }
 
