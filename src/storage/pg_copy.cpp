@@ -93,6 +93,13 @@ CopyStageStatement::CopyStageStatement(soci::session& s, std::string stage, std:
     if (ind != soci::i_ok)
       throw std::logic_error("CopyStageStatement: " + direct_->table + "." + direct_->id_column +
                              " has no sequence");
+    // The server's own name for it, as a string literal (quotes doubled), not a value.
+    sequence_literal_ = "'";
+    for (char c : id_sequence_) {
+      if (c == '\'') sequence_literal_ += '\'';
+      sequence_literal_ += c;
+    }
+    sequence_literal_ += "'";
     direct_copy_ = "COPY " + direct_->table + "(" + direct_->id_column;
     for (const auto& c : direct_->columns) direct_copy_ += ", " + c;
     direct_copy_ += ") FROM STDIN";
@@ -172,7 +179,7 @@ void CopyStageStatement::number_rows(PGconn* conn) {
   if (!direct_) {
     for (std::size_t i = 0; i < rows_; ++i) ords_.push_back(next_ord_++);
   } else {
-    const std::string q = "SELECT nextval('" + id_sequence_ + "'::regclass) FROM generate_series(1, " +
+    const std::string q = "SELECT nextval(" + sequence_literal_ + "::regclass) FROM generate_series(1, " +
                           std::to_string(rows_) + ")";
     PGresult* res = pq().PQexec(conn, q.c_str());
     if (!res || pq().PQresultStatus(res) != PGRES_TUPLES_OK) throw_result(conn, res, "drawing message ids");

@@ -106,7 +106,8 @@ class CopyStageStatement final : public BatchStatement {
   std::size_t max_rows_;
   IntoBinder intos_;
   std::optional<DirectCopy> direct_;
-  std::string stage_copy_, direct_copy_, id_sequence_;  // COPY commands; the direct ids' sequence
+  std::string stage_copy_, direct_copy_;      // the COPY commands
+  std::string id_sequence_, sequence_literal_;  // the direct ids' sequence, and quoted
   std::vector<std::size_t> row_starts_;  // where each pending row begins in buf_
   std::vector<long long> ords_, direct_ids_;  // the executing chunk's ords; the last direct ids
   std::string copy_text_;                     // the executing chunk as COPY sends it
