@@ -67,8 +67,9 @@ class CopyStageStatement final : public BatchStatement {
 
   // "SELECT c0, c1, … FROM <stage> WHERE ord >= :first ORDER BY ord": the rows of the chunk
   // being executed, in the order they were added. `ord` counts up over the statement's life
-  // (a direct target: the rows' ids, from the sequence), so the rows of an earlier chunk of the same transaction (the stage is emptied only at
-  // COMMIT or ROLLBACK) are never read twice, and nothing is deleted between chunks.
+  // (with a direct target it is the rows' ids, from the sequence), so the rows of an earlier
+  // chunk of the same transaction (the stage is emptied only at COMMIT or ROLLBACK) are
+  // never read twice, and nothing is deleted between chunks.
   // With `with_ord`, "SELECT ord, c0, …": a direct target's staged statement inserts the ord
   // as the row's id ("INSERT INTO messages(id, …) " + select(stage, n, true) + …), so the ids
   // of a chunk are the same whichever way it is stored.

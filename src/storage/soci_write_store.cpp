@@ -578,12 +578,12 @@ class SociWriteStore final : public WriteStore {
         return std::string(head) + "SELECT * FROM " + ColumnArrayStatement::unnest(cols) +
                std::string(tail);
       };
-      // The messages by COPY into a staging table, then one INSERT … SELECT in row order
-      // (pg_copy.hpp): the same conflict clause, RETURNING and id order as an array
-      // statement; the rollups and latest values stay array statements (docs/architecture.md
-      // §10: staging them measured no cheaper).
-      // A chunk without duplicates goes straight into messages by COPY, its ids drawn ahead
-      // (pg_copy.hpp: DirectCopy); one with a duplicate takes the staged statement.
+      // The messages by COPY straight into the table under a savepoint, ids drawn from its
+      // sequence for exactly the chunk; a chunk holding a duplicate goes by COPY into a
+      // staging table, then one INSERT … SELECT in row order with the same ids, the same
+      // conflict clause and RETURNING as an array statement (pg_copy.hpp). The rollups and
+      // latest values stay array statements (docs/architecture.md §10: staging them measured
+      // no cheaper).
       auto copy = std::make_unique<detail::CopyStageStatement>(
           *sql_, "iotd_stage_messages",
           "INSERT INTO messages(id, device_pk, ts, received_at, dedup_key, metrics, extra) " +
