@@ -159,15 +159,15 @@ class SociWriteStore final : public WriteStore {
   bool device_known(const std::string& device_id) override {
     if (devices_.contains(device_id)) return !deleted_.contains(device_id);
     return guarded([&] {
-      // Registered by someone else (the devices API) since we loaded the cache?
-      long long pk = 0;
-      std::string type, status;
-      soci::indicator type_ind;
-      *sql_ << "SELECT pk, type, status FROM devices WHERE device_id = :device_id",
-          soci::into(pk), soci::into(type, type_ind), soci::into(status), soci::use(device_id);
-      if (!sql_->got_data()) return false;
-      devices_.emplace(device_id, pk);
-      if (type_ind == soci::i_ok && !type.empty()) device_types_[device_id] = type;
+      // Registered by someone else (the devices API) since we loaded the cache? Asked once
+      // per device new to this session: with a new fleet, once per device of it.
+      known_.device_id = device_id;
+      select_known_->execute(true);
+      if (!select_known_->got_data()) return false;
+      run_to_completion(*select_known_);
+      const std::string status = known_.status;
+      devices_.emplace(device_id, known_.pk);
+      if (known_.type_ind == soci::i_ok && !known_.type.empty()) device_types_[device_id] = known_.type;
       if (in_tx_) new_devices_.push_back(device_id);  // we cannot tell who created it
       if (status == "deleted") {
         deleted_.insert(device_id);
@@ -422,8 +422,8 @@ class SociWriteStore final : public WriteStore {
 
   // Statements first: they refer to the session.
   void drop_session() noexcept {
-    for (auto* st : {&insert_message_, &insert_device_, &select_device_, &insert_metric_,
-                     &select_metric_, &upsert_checkpoint_, &insert_reject_})
+    for (auto* st : {&insert_message_, &insert_device_, &select_device_, &select_known_,
+                     &insert_metric_, &select_metric_, &upsert_checkpoint_, &insert_reject_})
       st->reset();
     pg_messages_ = nullptr;
     for (auto* m : {&mr_messages_, &mr_rollup_, &mr_latest_, &mr_seen_}) m->reset();
@@ -513,6 +513,9 @@ class SociWriteStore final : public WriteStore {
                             use(dev_.created_at), use(dev_.updated_at)));
     select_device_.emplace((s.prepare << "SELECT pk FROM devices WHERE device_id = :device_id",
                             into(dev_.pk), use(dev_.device_id)));
+    select_known_.emplace((s.prepare << "SELECT pk, type, status FROM devices WHERE device_id = :device_id",
+                           into(known_.pk), into(known_.type, known_.type_ind), into(known_.status),
+                           use(known_.device_id)));
     insert_metric_.emplace((s.prepare << d_.insert_metric_name, use(met_.name)));
     select_metric_.emplace((s.prepare << "SELECT id FROM metric_names WHERE name = :name",
                             into(met_.id), use(met_.name)));
@@ -894,6 +897,11 @@ class SociWriteStore final : public WriteStore {
     long long created_at = 0, updated_at = 0, pk = 0;
   } dev_;
   struct {
+    std::string device_id, type, status;
+    long long pk = 0;
+    soci::indicator type_ind = soci::i_null;
+  } known_;
+  struct {
     std::string name;
     long long id = 0;
   } met_;
@@ -934,8 +942,8 @@ class SociWriteStore final : public WriteStore {
   std::vector<std::pair<std::int64_t, std::int64_t>> seen_order_;
   std::optional<long long> id_floor_;  // MySQL: ids above it were stored by this transaction
 
-  std::optional<soci::statement> insert_message_, insert_device_, select_device_, insert_metric_,
-      select_metric_, upsert_checkpoint_, insert_reject_;
+  std::optional<soci::statement> insert_message_, insert_device_, select_device_, select_known_,
+      insert_metric_, select_metric_, upsert_checkpoint_, insert_reject_;
 };
 
 }  // namespace
