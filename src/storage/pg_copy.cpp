@@ -93,13 +93,6 @@ CopyStageStatement::CopyStageStatement(soci::session& s, std::string stage, std:
     if (ind != soci::i_ok)
       throw std::logic_error("CopyStageStatement: " + direct_->table + "." + direct_->id_column +
                              " has no sequence");
-    // The server's own name for it, as a string literal (quotes doubled), not a value.
-    sequence_literal_ = "'";
-    for (char c : id_sequence_) {
-      if (c == '\'') sequence_literal_ += '\'';
-      sequence_literal_ += c;
-    }
-    sequence_literal_ += "'";
     direct_copy_ = "COPY " + direct_->table + "(" + direct_->id_column;
     for (const auto& c : direct_->columns) direct_copy_ += ", " + c;
     direct_copy_ += ") FROM STDIN";
@@ -179,12 +172,13 @@ void CopyStageStatement::number_rows(PGconn* conn) {
   if (!direct_) {
     for (std::size_t i = 0; i < rows_; ++i) ords_.push_back(next_ord_++);
   } else {
-    const std::string q = "SELECT nextval(" + sequence_literal_ + "::regclass) FROM generate_series(1, " +
-                          std::to_string(rows_) + ")";
-    PGresult* res = pq().PQexec(conn, q.c_str());
+    const std::string n = std::to_string(rows_);
+    const char* params[] = {id_sequence_.c_str(), n.c_str()};
+    PGresult* res = pq().PQexecParams(conn, "SELECT nextval($1::regclass) FROM generate_series(1, $2::int)",
+                                      2, nullptr, params, nullptr, nullptr, 0);
     if (!res || pq().PQresultStatus(res) != PGRES_TUPLES_OK) throw_result(conn, res, "drawing message ids");
-    const int n = pq().PQntuples(res);
-    for (int i = 0; i < n; ++i) ords_.push_back(std::strtoll(pq().PQgetvalue(res, i, 0), nullptr, 10));
+    const int got = pq().PQntuples(res);
+    for (int i = 0; i < got; ++i) ords_.push_back(std::strtoll(pq().PQgetvalue(res, i, 0), nullptr, 10));
     pq().PQclear(res);
     if (ords_.size() != rows_) throw std::runtime_error("drawing message ids: too few returned");
   }

@@ -108,7 +108,7 @@ class CopyStageStatement final : public BatchStatement {
   IntoBinder intos_;
   std::optional<DirectCopy> direct_;
   std::string stage_copy_, direct_copy_;      // the COPY commands
-  std::string id_sequence_, sequence_literal_;  // the direct ids' sequence, and quoted
+  std::string id_sequence_;                  // the direct ids' sequence, as the server names it
   std::vector<std::size_t> row_starts_;  // where each pending row begins in buf_
   std::vector<long long> ords_, direct_ids_;  // the executing chunk's ords; the last direct ids
   std::string copy_text_;                     // the executing chunk as COPY sends it

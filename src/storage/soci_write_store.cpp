@@ -165,11 +165,10 @@ class SociWriteStore final : public WriteStore {
       select_known_->execute(true);
       if (!select_known_->got_data()) return false;
       run_to_completion(*select_known_);
-      const std::string status = known_.status;
       devices_.emplace(device_id, known_.pk);
       if (known_.type_ind == soci::i_ok && !known_.type.empty()) device_types_[device_id] = known_.type;
       if (in_tx_) new_devices_.push_back(device_id);  // we cannot tell who created it
-      if (status == "deleted") {
+      if (known_.status == "deleted") {
         deleted_.insert(device_id);
         return false;
       }
